@@ -1,0 +1,59 @@
+"""Shared fixtures: the store on SQLite or PostgreSQL.
+
+Store tests take the ``store_url`` or ``store`` fixture. By default they run on a fresh SQLite
+file; when ``SYNCHUB_DATABASE_URL`` is set (the PostgreSQL pass of ``.ci/run``) they run against
+that database, which is emptied before each test. Such tests are marked ``store`` automatically,
+so ``pytest -m store`` selects exactly them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from mdm.store.db import DATABASE_URL_ENV, make_engine, session_factory, upgrade_database
+from mdm.store.models import Base
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if {"store_url", "store"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.store)
+
+
+def _empty_database(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            Base.metadata.drop_all(conn)
+            if "alembic_version" in inspect(conn).get_table_names():
+                conn.execute(text("DROP TABLE alembic_version"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def store_url(tmp_path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An empty database: the one named by SYNCHUB_DATABASE_URL, or a new SQLite file."""
+    url = os.environ.get(DATABASE_URL_ENV)
+    if url:
+        _empty_database(url)
+    else:
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        monkeypatch.setenv(DATABASE_URL_ENV, url)
+    return url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[sessionmaker[Session]]:
+    """A session factory on a migrated, empty store."""
+    upgrade_database(store_url)
+    engine = make_engine(store_url)
+    try:
+        yield session_factory(engine)
+    finally:
+        engine.dispose()
