@@ -120,7 +120,7 @@ class FaultMiddleware:
         path: str = scope["path"]
         if path.startswith(ADMIN_PREFIX):
             if path == f"{ADMIN_PREFIX}/faults":
-                await self._admin(Request(scope, receive))(scope, receive, send)
+                await _AdminFaults(self.injector)(scope, receive, send)
                 return
             await self.app(scope, receive, send)
             return
@@ -146,9 +146,6 @@ class FaultMiddleware:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
-
-    def _admin(self, request: Request) -> Response:
-        return _AdminFaults(self.injector)
 
 
 class _AdminFaults:
