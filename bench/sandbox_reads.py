@@ -98,6 +98,8 @@ def main() -> int:
         try:
             startup = wait_for(env_file, process)
             env = read_env(env_file)
+            # As after `source var/sandbox.env`: requests lets this variable override session.verify.
+            os.environ["REQUESTS_CA_BUNDLE"] = env["REQUESTS_CA_BUNDLE"]
             print(f"sandboxes seeded and up in {startup:.1f} s", flush=True)
 
             sf = salesforce_client(env)

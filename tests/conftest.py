@@ -19,6 +19,13 @@ from mdm.store.db import DATABASE_URL_ENV, make_engine, session_factory, upgrade
 from mdm.store.models import Base
 
 
+# requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment override a session's own
+# ``verify``. Some machines set them globally; the tests pass the sandbox CA explicitly instead
+# (and set REQUESTS_CA_BUNDLE themselves where that is what they test).
+for _name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+    os.environ.pop(_name, None)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if {"store_url", "store"} & set(getattr(item, "fixturenames", ())):

@@ -1,0 +1,55 @@
+"""The `synchub` command line: help texts, the store commands, seeding."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from mdm.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["db"], ["db", "upgrade"], ["sandbox"], ["sandbox", "up"], ["sandbox", "seed"], ["sandbox", "dump"],
+     ["sandbox", "faults"], ["demo"]],
+)
+def test_every_command_has_help(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_db_upgrade_migrates_the_store_named_by_the_environment(store_url: str) -> None:
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "revision 0001" in result.output
+    current = runner.invoke(app, ["db", "current"])
+    assert "revision 0001" in current.output
+
+
+def test_db_upgrade_names_the_setting_and_hides_the_password_on_a_bad_url(monkeypatch) -> None:
+    monkeypatch.setenv("SYNCHUB_DATABASE_URL", "not a url with s3cret")
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 2
+    assert "SYNCHUB_DATABASE_URL" in result.output
+    assert "s3cret" not in result.output
+
+
+def test_sandbox_seed_writes_the_data_folder_and_truth(tmp_path) -> None:
+    result = runner.invoke(app, ["sandbox", "seed", "--out", str(tmp_path), "--customers", "20",
+                                 "--products", "5", "--orders", "5"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "salesforce" / "Account.jsonl").exists()
+    assert (tmp_path / "sap" / "API_BUSINESS_PARTNER" / "A_BusinessPartner.jsonl").exists()
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    assert truth["customers"]
+
+
+def test_sandbox_up_refuses_a_fault_rate_above_one() -> None:
+    result = runner.invoke(app, ["sandbox", "up", "--fault-503", "1.5"])
+    assert result.exit_code == 2
+    assert "between 0 and 1" in result.output
