@@ -129,8 +129,10 @@ def ca_bundle_with_sandbox(tls: TlsFiles, directory: Path) -> Path:
 
 def start_sandboxes(config: SandboxConfig) -> RunningSandboxes:
     """Load the data (folder, seed, or nothing), then serve both sandboxes on background threads."""
-    tls = ensure_tls(config.state_dir / "tls")
-    bundle = ca_bundle_with_sandbox(tls, config.state_dir / "tls")
+    # Absolute paths: they are printed and written to the env file for use from anywhere.
+    state_dir = config.state_dir.resolve()
+    tls = ensure_tls(state_dir / "tls")
+    bundle = ca_bundle_with_sandbox(tls, state_dir / "tls")
     truth = None
     if config.data_dir is not None:
         data = read_data_dir(config.data_dir)

@@ -1,0 +1,864 @@
+"""Bulk API 2.0 for the sandbox org: ingest jobs (CSV insert/update/upsert/delete) and query jobs.
+
+The routes follow the real ``/services/data/vXX.X/jobs/...`` contract closely enough that the
+unmodified simple-salesforce ``sf.bulk2`` client and plain HTTP scripts work against them: job
+info shapes, the Open -> UploadComplete -> InProgress -> JobComplete life
+cycle, CSV results with ``sf__Id``/``sf__Created``/``sf__Error``, and query paging through the
+``Sforce-Locator`` header. Jobs run on a background thread per job, so clients must poll as
+they do against a real org. Per-record failures never fail a job; only a malformed upload does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import datetime as dt
+import io
+import itertools
+import json
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sandbox.salesforce import soql as soql_engine
+from sandbox.salesforce.org import SalesforceApiError, SalesforceOrg, normalize_id
+from sandbox.salesforce.schema import API_VERSION, FieldDef, ObjectDef, make_id
+
+JOB_KEY_PREFIX = "750"
+DELIMITERS = {"BACKQUOTE": "`", "CARET": "^", "COMMA": ",", "PIPE": "|", "SEMICOLON": ";", "TAB": "\t"}
+LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
+INGEST_OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
+QUERY_OPERATIONS = ("query", "queryAll")
+# The real limit is 150 MB of CSV per job.
+MAX_UPLOAD_BYTES = 150 * 1024 * 1024
+# In Bulk CSV an empty cell leaves a field alone; this marker sets it to null.
+NULL_MARKER = "#N/A"
+JOB_LIST_PAGE_SIZE = 1000
+
+JobKind = Literal["ingest", "query"]
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class Bulk2Error(Exception):
+    """A request-level error, answered as ``[{"errorCode", "message"}]`` like the real API."""
+
+    def __init__(self, status: int, error_code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+        self.message = message
+
+    def response(self) -> JSONResponse:
+        return JSONResponse([{"errorCode": self.error_code, "message": self.message}], self.status)
+
+
+class _RecordError(Exception):
+    """One CSV row failed; becomes an ``sf__Error`` cell, never a job failure."""
+
+    def __init__(self, error_code: str, message: str, fields: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+        self.message = message
+        self.fields = list(fields)
+
+    def cell(self) -> str:
+        # The real format is "CODE:message:Field1,Field2 --", or "CODE:message:--" without fields.
+        fields = ",".join(self.fields)
+        return f"{self.error_code}:{self.message}:{fields}{' ' if fields else ''}--"
+
+
+class _JobFailure(Exception):
+    """The upload itself is unusable (unknown column, ragged rows): the job ends Failed."""
+
+
+def _not_ready(job: Job) -> Bulk2Error:
+    return Bulk2Error(409, "INVALIDJOBSTATE", f"Job {job.id} is {job.state}; its results are not ready")
+
+
+def _timestamp() -> str:
+    now = dt.datetime.now(dt.UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
+
+
+@dataclass
+class Job:
+    """One Bulk 2.0 job; mutable fields are guarded by the owning service's lock."""
+
+    id: str
+    kind: JobKind
+    operation: str
+    object: str
+    created_by: str
+    created_date: str
+    line_ending: str
+    column_delimiter: str
+    state: str
+    system_modstamp: str = ""
+    external_id_field: str | None = None
+    query: str | None = None
+    upload: bytes | None = None
+    error_message: str | None = None
+    processed: int = 0
+    failed: int = 0
+    processing_ms: int = 0
+    header: list[str] = field(default_factory=list)
+    successful_rows: list[list[str]] = field(default_factory=list)
+    failed_rows: list[list[str]] = field(default_factory=list)
+    unprocessed_rows: list[list[str]] = field(default_factory=list)
+    query_records: list[dict[str, Any]] = field(default_factory=list)
+    select: tuple[soql_engine.FieldPath, ...] = ()
+    query_rows: list[list[str | None]] = field(default_factory=list)
+    abort: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def delimiter(self) -> str:
+        return DELIMITERS[self.column_delimiter]
+
+    @property
+    def newline(self) -> str:
+        return LINE_ENDINGS[self.line_ending]
+
+    def summary(self, base_path: str) -> dict[str, Any]:
+        """The job info returned on create, on PATCH and in job lists."""
+        info: dict[str, Any] = {
+            "id": self.id,
+            "operation": self.operation,
+            "object": self.object,
+            "createdById": self.created_by,
+            "createdDate": self.created_date,
+            "systemModstamp": self.system_modstamp or self.created_date,
+            "state": self.state,
+        }
+        if self.external_id_field:
+            info["externalIdFieldName"] = self.external_id_field
+        info.update(concurrencyMode="Parallel", contentType="CSV", apiVersion=float(API_VERSION))
+        if self.kind == "ingest":
+            info["contentUrl"] = f"{base_path.lstrip('/')}/jobs/ingest/{self.id}/batches"
+        info.update(lineEnding=self.line_ending, columnDelimiter=self.column_delimiter)
+        return info
+
+    def detail(self, base_path: str) -> dict[str, Any]:
+        """The job info of ``GET jobs/<kind>/<id>``: the summary plus progress counters."""
+        info = self.summary(base_path)
+        if self.kind == "ingest":
+            info.update(
+                jobType="V2Ingest",
+                numberRecordsProcessed=self.processed,
+                numberRecordsFailed=self.failed,
+                retries=0,
+                totalProcessingTime=self.processing_ms,
+                apiActiveProcessingTime=self.processing_ms,
+                apexProcessingTime=0,
+            )
+        else:
+            info.update(
+                jobType="V2Query",
+                numberRecordsProcessed=self.processed,
+                retries=0,
+                totalProcessingTime=self.processing_ms,
+                isPkChunkingSupported=True,
+            )
+        if self.error_message:
+            info["errorMessage"] = self.error_message
+        return info
+
+
+@dataclass(frozen=True)
+class _Column:
+    """How one ingest CSV column maps onto the object."""
+
+    key: str  # canonical field name, or Relationship.ExternalIdField for a parent lookup
+    field: FieldDef | None  # None for a parent lookup column
+    reference: FieldDef | None = None  # the lookup field a parent column sets
+
+
+def _quote(value: str | None) -> str:
+    # Bulk 2.0 result files quote every value; nulls are bare empty cells.
+    if value is None:
+        return ""
+    return '"' + value.replace('"', '""') + '"'
+
+
+def _csv_line(cells: Iterable[str | None], delimiter: str) -> str:
+    return delimiter.join(_quote(c) for c in cells)
+
+
+def _plain_header(header: list[str], delimiter: str) -> str:
+    """The uploaded header echoed back, quoted only where CSV needs it."""
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter, lineterminator="").writerow(header)
+    return buffer.getvalue()
+
+
+def encode_locator(offset: int) -> str:
+    """An opaque locator for the ``offset``-th result row (base64 of the offset, as the real ones look)."""
+    return base64.b64encode(str(offset).encode()).decode().rstrip("=")
+
+
+def decode_locator(locator: str) -> int:
+    padded = locator + "=" * (-len(locator) % 4)
+    try:
+        offset = int(base64.b64decode(padded, validate=True).decode())
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise Bulk2Error(400, "INVALIDLOCATOR", f"Invalid locator: {locator}") from None
+    if offset < 0:
+        raise Bulk2Error(400, "INVALIDLOCATOR", f"Invalid locator: {locator}")
+    return offset
+
+
+def _column_name(path: soql_engine.FieldPath) -> str:
+    """The CSV header of a selected field: canonical names joined by dots (``Account.Name``)."""
+    return ".".join([*(step.relationship for step in path.steps), path.field.name])
+
+
+def _lookup(record: dict[str, Any], path: soql_engine.FieldPath) -> Any:
+    value: Any = record
+    for step in path.steps:
+        value = value.get(step.relationship) if isinstance(value, dict) else None
+    return value.get(path.field.name) if isinstance(value, dict) else None
+
+
+def _csv_value(value: Any, kind: str) -> str | None:
+    """A REST JSON value as it appears in a Bulk query CSV cell."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        # Bulk CSV writes datetimes in UTC with a Z, where REST JSON says +0000.
+        if kind == "datetime" and value.endswith("+0000"):
+            return value[:-5] + "Z"
+        return value
+    if isinstance(value, float) and value.is_integer() and kind == "int":
+        return str(int(value))
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _bulk_query_restriction(parsed: soql_engine.Query) -> str | None:
+    """What Bulk API 2.0 refuses although plain SOQL allows it, or None."""
+    if parsed.count_only:
+        return "Aggregate Queries not supported in Bulk Query"
+    if parsed.offset is not None:
+        return "OFFSET clause not supported in Bulk Query"
+    if any(path.field.type == "address" for path in parsed.select):
+        return "Selecting compound data not supported in Bulk Query"
+    return None
+
+
+def _dml_error(exc: SalesforceApiError, obj: str, record_id: str) -> _RecordError:
+    """The org's REST-flavoured error as the SOAP/Bulk status code a failed row reports."""
+    if exc.error_code == "NOT_FOUND" and record_id:
+        if normalize_id(record_id) is None:
+            return _RecordError("MALFORMED_ID", f"{obj} ID: id value of incorrect type: {record_id}", ["Id"])
+        return _RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+    if exc.error_code == "MULTIPLE_CHOICES":
+        return _RecordError("DUPLICATE_EXTERNAL_ID", exc.message)
+    return _RecordError(exc.error_code, exc.message, exc.fields or ())
+
+
+class Bulk2Service:
+    """The org's Bulk 2.0 jobs: a thread-safe registry plus one worker thread per running job."""
+
+    def __init__(self, org: SalesforceOrg, base_path: str = f"/services/data/v{API_VERSION}") -> None:
+        self.org = org
+        self.base_path = base_path
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Job] = {}
+        self._counter = itertools.count(1)
+
+    # -- registry ---------------------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        return make_id(JOB_KEY_PREFIX, next(self._counter))
+
+    def get(self, job_id: str, kind: JobKind) -> Job:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None and len(job_id) == 15:
+                job = next((j for j in self._jobs.values() if j.id[:15] == job_id), None)
+        if job is None or job.kind != kind:
+            raise Bulk2Error(404, "NOT_FOUND", "The requested resource does not exist")
+        return job
+
+    def jobs(self, kind: JobKind) -> list[Job]:
+        with self._lock:
+            return [j for j in self._jobs.values() if j.kind == kind]
+
+    def _start(self, target: Callable[[Job], None], job: Job) -> None:
+        def run() -> None:
+            try:
+                target(job)
+            except Exception as exc:  # a bug must not leave clients polling an InProgress job forever
+                self._set_state(job, "Failed", f"InternalServerError : {type(exc).__name__}: {exc}")
+
+        threading.Thread(target=run, daemon=True, name=f"bulk2:{job.id}").start()
+
+    def _set_state(self, job: Job, state: str, error_message: str | None = None) -> None:
+        with self._lock:
+            if job.state == "Aborted":
+                return
+            job.state = state
+            job.system_modstamp = _timestamp()
+            if error_message:
+                job.error_message = error_message
+
+    # -- ingest ------------------------------------------------------------------------------
+
+    def info(self, job_id: str, kind: JobKind) -> dict[str, Any]:
+        """``GET jobs/<kind>/<id>``: the job's detail as of now."""
+        job = self.get(job_id, kind)
+        with self._lock:
+            return job.detail(self.base_path)
+
+    def create_ingest_job(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Validate a create-job request the way the real API does, open the job, return its info."""
+        operation = body.get("operation")
+        if operation not in INGEST_OPERATIONS:
+            raise Bulk2Error(400, "INVALIDJOB", f"InvalidJob : Invalid operation: {operation}")
+        object_name = body.get("object")
+        if not isinstance(object_name, str) or not object_name:
+            raise Bulk2Error(400, "INVALIDJOB", "InvalidJob : Object is required")
+        obj = self._object(object_name)
+        if obj is None:
+            raise Bulk2Error(400, "INVALIDJOB", f"InvalidJob : Unable to find object: {object_name}")
+        content_type = body.get("contentType", "CSV")
+        if content_type != "CSV":
+            raise Bulk2Error(400, "INVALIDJOB", f"InvalidJob : Unsupported content type: {content_type}")
+        delimiter, line_ending = self._format(body)
+        external_id = body.get("externalIdFieldName")
+        if operation == "upsert":
+            if not external_id:
+                raise Bulk2Error(
+                    400,
+                    "INVALIDJOB",
+                    f"InvalidJob : External ID was blank for {obj.name}. "
+                    "An External ID must be specified for upsert.",
+                )
+            ext_field = obj.field(str(external_id))
+            if ext_field is None or not (ext_field.external_id or ext_field.name == "Id"):
+                raise Bulk2Error(
+                    400,
+                    "INVALIDJOB",
+                    f"InvalidJob : Field name provided, {external_id} does not match an External ID, "
+                    f"Salesforce Id, or indexed field for {obj.name}",
+                )
+            external_id = ext_field.name
+        else:
+            external_id = None
+        job = Job(
+            id=self._new_id(),
+            kind="ingest",
+            operation=operation,
+            object=obj.name,
+            created_by=self.org.user_id,
+            created_date=_timestamp(),
+            line_ending=line_ending,
+            column_delimiter=delimiter,
+            state="Open",
+            external_id_field=external_id,
+        )
+        with self._lock:
+            self._jobs[job.id] = job
+        return job.summary(self.base_path)
+
+    def upload(self, job_id: str, data: bytes) -> None:
+        """Store the job's single CSV upload (Bulk 2.0 takes one PUT per job)."""
+        job = self.get(job_id, "ingest")
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise Bulk2Error(
+                400, "BULK_API_ERROR", f"Exceeded max size limit of {MAX_UPLOAD_BYTES} bytes for job data"
+            )
+        with self._lock:
+            if job.state != "Open":
+                raise Bulk2Error(409, "INVALIDJOBSTATE", f"Job {job.id} is not in Open state")
+            if job.upload is not None:
+                raise Bulk2Error(
+                    400,
+                    "BULK_API_ERROR",
+                    f"Found multiple contents for job: <{job.id}>, please 'Close' / 'Abort' / 'Delete' the "
+                    "current Job then create a new Job and make sure you only do 'PUT' once on a given Job.",
+                )
+            job.upload = data
+            job.system_modstamp = _timestamp()
+
+    def change_state(self, job_id: str, kind: JobKind, body: dict[str, Any]) -> dict[str, Any]:
+        """PATCH: close an ingest job (UploadComplete) or abort any job; returns the job info."""
+        job = self.get(job_id, kind)
+        state = body.get("state")
+        allowed = ("UploadComplete", "Aborted") if kind == "ingest" else ("Aborted",)
+        if state not in allowed:
+            raise Bulk2Error(400, "INVALIDJOB", f"InvalidJob : Invalid state for job update: {state}")
+        with self._lock:
+            if state == "Aborted":
+                if job.state not in ("Open", "UploadComplete", "InProgress"):
+                    raise Bulk2Error(
+                        409, "INVALIDJOBSTATE", f"Job {job.id} is {job.state} and cannot be aborted"
+                    )
+                job.state = "Aborted"
+                job.abort.set()
+                job.system_modstamp = _timestamp()
+                return job.summary(self.base_path)
+            if job.state != "Open":
+                raise Bulk2Error(409, "INVALIDJOBSTATE", f"Job {job.id} is not in Open state")
+            job.state = "UploadComplete"
+            job.system_modstamp = _timestamp()
+            # Snapshot before the worker starts: the response must say UploadComplete.
+            summary = job.summary(self.base_path)
+        self._start(self._run_ingest, job)
+        return summary
+
+    def delete(self, job_id: str, kind: JobKind) -> None:
+        job = self.get(job_id, kind)
+        with self._lock:
+            if job.state in ("Open", "InProgress"):
+                raise Bulk2Error(
+                    409,
+                    "INVALIDJOBSTATE",
+                    f"Job {job.id} is {job.state}; only UploadComplete, JobComplete, Aborted or Failed jobs "
+                    "can be deleted",
+                )
+            del self._jobs[job.id]
+
+    def ingest_results(self, job_id: str, which: str) -> str:
+        """The successfulResults / failedResults / unprocessedrecords CSV of a finished job."""
+        job = self.get(job_id, "ingest")
+        with self._lock:
+            if job.state not in ("JobComplete", "Failed", "Aborted"):
+                raise _not_ready(job)
+            header = list(job.header)
+            if which == "successfulResults":
+                prefix, rows = ["sf__Id", "sf__Created"], list(job.successful_rows)
+            elif which == "failedResults":
+                prefix, rows = ["sf__Id", "sf__Error"], list(job.failed_rows)
+            else:
+                prefix, rows = [], list(job.unprocessed_rows)
+        d, nl = job.delimiter, job.newline
+        head = d.join([_quote(p) for p in prefix] + ([_plain_header(header, d)] if header else []))
+        if not head:
+            return ""
+        return head + nl + "".join(_csv_line(row, d) + nl for row in rows)
+
+    def _run_ingest(self, job: Job) -> None:
+        started = time.monotonic()
+        self._set_state(job, "InProgress")
+        try:
+            header, rows = self._parse_upload(job)
+        except _JobFailure as exc:
+            with self._lock:
+                job.unprocessed_rows = []
+            self._set_state(job, "Failed", str(exc))
+            return
+        with self._lock:
+            job.header = header
+        try:
+            columns = self._columns(job, header)
+        except _JobFailure as exc:
+            with self._lock:
+                job.unprocessed_rows = rows
+            self._set_state(job, "Failed", str(exc))
+            return
+        for index, row in enumerate(rows):
+            if job.abort.is_set():
+                with self._lock:
+                    job.unprocessed_rows = rows[index:]
+                break
+            row_id = self._row_id(job, columns, row)
+            try:
+                record_id, created = self._apply(job, columns, row)
+            except _RecordError as exc:
+                outcome: tuple[bool, list[str]] = (False, [row_id, exc.cell(), *row])
+            except SalesforceApiError as exc:
+                outcome = (False, [row_id, _dml_error(exc, job.object, row_id).cell(), *row])
+            except Exception as exc:  # one odd row must not take the job down
+                error = _RecordError(
+                    "UNKNOWN_EXCEPTION", f"An unexpected error occurred: {type(exc).__name__}"
+                )
+                outcome = (False, [row_id, error.cell(), *row])
+            else:
+                outcome = (True, [record_id, "true" if created else "false", *row])
+            with self._lock:
+                job.processed += 1
+                if outcome[0]:
+                    job.successful_rows.append(outcome[1])
+                else:
+                    job.failed += 1
+                    job.failed_rows.append(outcome[1])
+                job.processing_ms = int((time.monotonic() - started) * 1000)
+        self._set_state(job, "JobComplete")
+
+    def _parse_upload(self, job: Job) -> tuple[list[str], list[list[str]]]:
+        if not job.upload:
+            raise _JobFailure("InvalidBatch : No data was uploaded for this job")
+        text = job.upload.decode("utf-8-sig", errors="replace")
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=job.delimiter, strict=False)
+        try:
+            rows = [row for row in reader if row]
+        except csv.Error as exc:
+            raise _JobFailure(f"ClientInputError : {exc}") from None
+        if not rows:
+            raise _JobFailure("InvalidBatch : No data was uploaded for this job")
+        header = rows[0]
+        for number, row in enumerate(rows[1:], start=2):
+            if len(row) != len(header):
+                raise _JobFailure(
+                    f"ClientInputError : LineNumber: {number}, column count {len(row)} does not match "
+                    f"header count {len(header)}"
+                )
+        return header, rows[1:]
+
+    def _columns(self, job: Job, header: list[str]) -> list[_Column]:
+        """Map the header onto the object; an unknown column fails the whole job, as in a real org."""
+        schema = self.org.schema
+        obj = schema[job.object]
+        columns: list[_Column] = []
+        for name in header:
+            clean = name.strip()
+            if "." in clean:
+                # Parent by external id: Account.SAP_Customer_Number__c sets AccountId.
+                relationship, target_field = clean.split(".", 1)
+                reference = obj.relationship(relationship)
+                target = None
+                if reference is not None and len(reference.reference_to) == 1:
+                    target = schema.get(reference.reference_to[0])
+                target_def = target.field(target_field) if target else None
+                if (
+                    reference is None
+                    or target_def is None
+                    or not (target_def.external_id or target_def.name == "Id")
+                ):
+                    raise _JobFailure(f"InvalidBatch : Field name not found : {clean}")
+                columns.append(_Column(f"{reference.relationship_name}.{target_def.name}", None, reference))
+                continue
+            fdef = obj.field(clean)
+            if fdef is None:
+                raise _JobFailure(f"InvalidBatch : Field name not found : {clean}")
+            columns.append(_Column(fdef.name, fdef))
+        return columns
+
+    @staticmethod
+    def _row_id(job: Job, columns: list[_Column], row: list[str]) -> str:
+        """The Id a failed row names in ``sf__Id``: the one it tried to change, if any."""
+        if job.operation in ("update", "delete", "hardDelete") or job.external_id_field == "Id":
+            for column, cell in zip(columns, row, strict=True):
+                if column.field is not None and column.field.name == "Id":
+                    return cell
+        return ""
+
+    def _apply(self, job: Job, columns: list[_Column], row: list[str]) -> tuple[str, bool]:
+        """Write one CSV row through the org; returns (Id, created)."""
+        record_id = ""
+        ext_value = ""
+        fields: dict[str, Any] = {}
+        for column, cell in zip(columns, row, strict=True):
+            fdef = column.field
+            if fdef is not None and fdef.name == "Id":
+                record_id = cell.strip()
+                continue
+            if fdef is not None and fdef.name == job.external_id_field:
+                ext_value = cell
+                continue
+            if cell == "" or job.operation in ("delete", "hardDelete"):
+                continue  # an empty cell leaves the field as it is
+            # The org coerces CSV text by field type (booleans, numbers, dates) as the platform does.
+            fields[column.key] = None if cell == NULL_MARKER else cell
+        op = job.operation
+        if op == "insert":
+            if record_id:
+                raise _RecordError(
+                    "INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call", ["Id"]
+                )
+            return self.org.insert(job.object, fields), True
+        if op in ("delete", "hardDelete"):
+            if not record_id:
+                raise _RecordError("MISSING_ARGUMENT", "Id not specified in a delete call")
+            self.org.delete(job.object, record_id)
+            return record_id, False
+        if op == "update" or (op == "upsert" and job.external_id_field == "Id"):
+            if not record_id:
+                if op == "upsert":
+                    return self.org.insert(job.object, fields), True
+                raise _RecordError("MISSING_ARGUMENT", "Id not specified in an update call")
+            self.org.update(job.object, record_id, fields)
+            return record_id, False
+        ext_field = job.external_id_field or ""
+        if not ext_value or ext_value == NULL_MARKER:
+            raise _RecordError("MISSING_ARGUMENT", f"{ext_field} not specified")
+        return self.org.upsert(job.object, ext_field, ext_value, fields)
+
+    # -- query -------------------------------------------------------------------------------
+
+    def create_query_job(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Validate the SOQL now (a bad query answers 400), run it, and let a thread build the CSV."""
+        operation = body.get("operation")
+        if operation not in QUERY_OPERATIONS:
+            raise Bulk2Error(400, "INVALIDJOB", f"InvalidJob : Invalid operation: {operation}")
+        soql = body.get("query")
+        if not isinstance(soql, str) or not soql.strip():
+            raise Bulk2Error(400, "INVALIDJOB", "InvalidJob : A SOQL query is required for a query job")
+        content_type = body.get("contentType", "CSV")
+        if content_type != "CSV":
+            raise Bulk2Error(400, "INVALIDJOB", f"InvalidJob : Unsupported content type: {content_type}")
+        delimiter, line_ending = self._format(body)
+        try:
+            parsed = soql_engine.parse(soql, self.org.schema)
+        except soql_engine.SoqlError as exc:
+            raise Bulk2Error(400, exc.code, exc.message) from None
+        restriction = _bulk_query_restriction(parsed)
+        if restriction:
+            raise Bulk2Error(400, "API_ERROR", restriction)
+        records = self.org.query(soql, include_deleted=operation == "queryAll")
+        job = Job(
+            id=self._new_id(),
+            kind="query",
+            operation=operation,
+            object=parsed.object_name,
+            created_by=self.org.user_id,
+            created_date=_timestamp(),
+            line_ending=line_ending,
+            column_delimiter=delimiter,
+            state="UploadComplete",
+            query=soql,
+            query_records=records,
+            select=parsed.select,
+        )
+        with self._lock:
+            self._jobs[job.id] = job
+            summary = job.summary(self.base_path)
+        self._start(self._run_query, job)
+        return summary
+
+    def _run_query(self, job: Job) -> None:
+        started = time.monotonic()
+        self._set_state(job, "InProgress")
+        header = [_column_name(path) for path in job.select]
+        rows: list[list[str | None]] = []
+        for record in job.query_records:
+            if job.abort.is_set():
+                return
+            rows.append([_csv_value(_lookup(record, path), path.field.type) for path in job.select])
+        with self._lock:
+            job.header = header
+            job.query_rows = rows
+            job.query_records = []
+            job.processed = len(rows)
+            job.processing_ms = int((time.monotonic() - started) * 1000)
+        self._set_state(job, "JobComplete")
+
+    def query_results(
+        self, job_id: str, locator: str | None, max_records: str | None
+    ) -> tuple[str, str, int]:
+        """One page of a query job's CSV: (body, next locator or "null", number of records)."""
+        job = self.get(job_id, "query")
+        offset = decode_locator(locator) if locator else 0
+        limit: int | None = None
+        if max_records is not None:
+            try:
+                limit = int(max_records)
+            except ValueError:
+                limit = 0
+            if limit <= 0:
+                raise Bulk2Error(
+                    400, "INVALIDPARAMETER", f"maxRecords must be a positive integer, got {max_records!r}"
+                )
+        with self._lock:
+            if job.state != "JobComplete":
+                raise _not_ready(job)
+            total = len(job.query_rows)
+            if offset > total:
+                raise Bulk2Error(400, "INVALIDLOCATOR", f"Invalid locator: {locator}")
+            end = total if limit is None else min(total, offset + limit)
+            page = job.query_rows[offset:end]
+            header = list(job.header)
+        d, nl = job.delimiter, job.newline
+        body = _csv_line(header, d) + nl + "".join(_csv_line(row, d) + nl for row in page)
+        next_locator = encode_locator(end) if end < total else "null"
+        return body, next_locator, len(page)
+
+    # -- shared ------------------------------------------------------------------------------
+
+    def _object(self, name: str) -> ObjectDef | None:
+        lowered = name.lower()
+        return next((o for n, o in self.org.schema.items() if n.lower() == lowered), None)
+
+    @staticmethod
+    def _format(body: dict[str, Any]) -> tuple[str, str]:
+        delimiter = body.get("columnDelimiter") or "COMMA"
+        line_ending = body.get("lineEnding") or "LF"
+        if delimiter not in DELIMITERS:
+            raise Bulk2Error(400, "INVALIDJOB", f"InvalidJob : Invalid column delimiter: {delimiter}")
+        if line_ending not in LINE_ENDINGS:
+            raise Bulk2Error(400, "INVALIDJOB", f"InvalidJob : Invalid line ending: {line_ending}")
+        return delimiter, line_ending
+
+    def list_page(self, kind: JobKind, request: Request) -> dict[str, Any]:
+        """``GET jobs/<kind>``: job summaries, 1,000 per page, paged by ``queryLocator``."""
+        jobs = self.jobs(kind)
+        job_type = request.query_params.get("jobType")
+        if job_type:
+            wanted = "V2Ingest" if kind == "ingest" else "V2Query"
+            jobs = jobs if job_type == wanted else []
+        start = 0
+        locator = request.query_params.get("queryLocator")
+        if locator:
+            try:
+                start = int(locator.rsplit("-", 1)[-1])
+            except ValueError:
+                raise Bulk2Error(400, "INVALID_QUERY_LOCATOR", f"Invalid query locator: {locator}") from None
+        page = jobs[start : start + JOB_LIST_PAGE_SIZE]
+        end = start + len(page)
+        done = end >= len(jobs)
+        records = []
+        for job in page:
+            info = job.summary(self.base_path)
+            info["jobType"] = "V2Ingest" if kind == "ingest" else "V2Query"
+            records.append(info)
+        return {
+            "done": done,
+            "records": records,
+            "nextRecordsUrl": None if done else f"{self.base_path}/jobs/{kind}?queryLocator=01g-{end}",
+        }
+
+
+# --- HTTP layer ---------------------------------------------------------------------------------
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = json.loads(raw or b"{}")
+    except json.JSONDecodeError as exc:
+        raise Bulk2Error(
+            400,
+            "JSON_PARSER_ERROR",
+            f"Unexpected character: {exc.msg} at [line:{exc.lineno}, column:{exc.colno}]",
+        ) from None
+    if not isinstance(body, dict):
+        raise Bulk2Error(400, "JSON_PARSER_ERROR", "Expected a JSON object as the request body")
+    return body
+
+
+def _dispatch(handlers: dict[str, Handler]) -> Handler:
+    """One endpoint per path: unknown methods answer 405 in the Salesforce error shape."""
+
+    async def endpoint(request: Request) -> Response:
+        handler = handlers.get(request.method)
+        if handler is None and request.method == "HEAD":
+            handler = handlers.get("GET")
+        if handler is None:
+            allowed = ",".join(handlers)
+            return JSONResponse(
+                [
+                    {
+                        "errorCode": "METHOD_NOT_ALLOWED",
+                        "message": f"HTTP Method '{request.method}' not allowed. Allowed are {allowed}",
+                    }
+                ],
+                405,
+            )
+        try:
+            return await handler(request)
+        except Bulk2Error as exc:
+            return exc.response()
+        except SalesforceApiError as exc:
+            # Bulk 2.0 errors carry no "fields" member, unlike REST DML errors.
+            return JSONResponse([{"errorCode": exc.error_code, "message": exc.message}], exc.status)
+
+    return endpoint
+
+
+def _csv_response(body: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(body.encode("utf-8"), 200, headers=headers, media_type="text/csv; charset=UTF-8")
+
+
+def bulk2_routes(org: SalesforceOrg, service: Bulk2Service | None = None) -> list[Route]:
+    """Routes relative to ``/services/data/v62.0`` (auth and limit accounting are the app's job)."""
+    bulk = service or Bulk2Service(org)
+
+    def job_id(request: Request) -> str:
+        return str(request.path_params["job_id"])
+
+    async def create_ingest(request: Request) -> Response:
+        body = await _json_body(request)
+        return JSONResponse(bulk.create_ingest_job(body))
+
+    async def list_ingest(request: Request) -> Response:
+        return JSONResponse(bulk.list_page("ingest", request))
+
+    async def create_query(request: Request) -> Response:
+        body = await _json_body(request)
+        return JSONResponse(await run_in_threadpool(bulk.create_query_job, body))
+
+    async def list_query(request: Request) -> Response:
+        return JSONResponse(bulk.list_page("query", request))
+
+    def job_endpoints(kind: JobKind) -> dict[str, Handler]:
+        async def info(request: Request) -> Response:
+            return JSONResponse(bulk.info(job_id(request), kind))
+
+        async def patch(request: Request) -> Response:
+            body = await _json_body(request)
+            return JSONResponse(bulk.change_state(job_id(request), kind, body))
+
+        async def delete(request: Request) -> Response:
+            bulk.delete(job_id(request), kind)
+            return Response(status_code=204)
+
+        return {"GET": info, "PATCH": patch, "DELETE": delete}
+
+    async def upload(request: Request) -> Response:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in ("text/csv", ""):
+            raise Bulk2Error(400, "INVALIDCONTENTTYPE", f"Unsupported Content-Type: {content_type}")
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_UPLOAD_BYTES:
+            raise Bulk2Error(
+                400, "BULK_API_ERROR", f"Exceeded max size limit of {MAX_UPLOAD_BYTES} bytes for job data"
+            )
+        bulk.upload(job_id(request), await request.body())
+        return Response(status_code=201)
+
+    def results(which: str) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            return _csv_response(bulk.ingest_results(job_id(request), which))
+
+        return endpoint
+
+    async def query_results(request: Request) -> Response:
+        params = request.query_params
+        body, locator, count = bulk.query_results(
+            job_id(request), params.get("locator"), params.get("maxRecords")
+        )
+        return _csv_response(body, {"Sforce-Locator": locator, "Sforce-NumberOfRecords": str(count)})
+
+    table: list[tuple[str, dict[str, Handler]]] = [
+        ("/jobs/ingest", {"POST": create_ingest, "GET": list_ingest}),
+        ("/jobs/ingest/{job_id}", job_endpoints("ingest")),
+        ("/jobs/ingest/{job_id}/batches", {"PUT": upload}),
+        ("/jobs/ingest/{job_id}/successfulResults", {"GET": results("successfulResults")}),
+        ("/jobs/ingest/{job_id}/failedResults", {"GET": results("failedResults")}),
+        # The documented path is lower-case; simple-salesforce asks for unprocessedRecords.
+        ("/jobs/ingest/{job_id}/unprocessedrecords", {"GET": results("unprocessedrecords")}),
+        ("/jobs/ingest/{job_id}/unprocessedRecords", {"GET": results("unprocessedrecords")}),
+        ("/jobs/query", {"POST": create_query, "GET": list_query}),
+        ("/jobs/query/{job_id}", job_endpoints("query")),
+        ("/jobs/query/{job_id}/results", {"GET": query_results}),
+    ]
+    routes: list[Route] = []
+    for path, handlers in table:
+        endpoint = _dispatch(handlers)
+        methods = [*handlers, "HEAD", "PUT", "POST", "PATCH", "DELETE", "GET"]
+        unique = list(dict.fromkeys(methods))
+        # The docs spell several of these URIs with a trailing slash; accept both spellings.
+        routes.append(Route(path, endpoint, methods=unique))
+        routes.append(Route(path + "/", endpoint, methods=unique))
+    return routes

@@ -1,0 +1,122 @@
+"""SapSystem on its own: loading and dumping data files, numbering, stamps and atomic transactions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from sandbox.sap.model import load_model
+from sandbox.sap.odata import ODataError
+from sandbox.sap.system import SapSystem
+
+BP = load_model()["API_BUSINESS_PARTNER"]
+NOW = dt.datetime(2026, 5, 4, 12, 30, 15, tzinfo=dt.UTC)
+
+
+def _system() -> SapSystem:
+    return SapSystem(clock=lambda: NOW)
+
+
+def test_dump_of_loaded_data_loads_back_identically() -> None:
+    first = _system()
+    first.load(
+        {
+            "API_BUSINESS_PARTNER": {
+                "A_BusinessPartner": [{"BusinessPartner": "1000005", "OrganizationBPName1": "Acme"}],
+                "A_BusinessPartnerAddress": [
+                    {
+                        "BusinessPartner": "1000005",
+                        "AddressID": "40000",
+                        "ValidityStartDate": "2026-01-01T00:00:00Z",
+                    }
+                ],
+            },
+            "API_PRODUCT_SRV": {"A_Product": [{"Product": "P1", "GrossWeight": "1.5"}]},
+        }
+    )
+    dumped = first.dump()
+    second = _system()
+    second.load(dumped)
+    assert second.dump() == dumped
+    assert dumped["API_PRODUCT_SRV"]["A_Product"][0]["GrossWeight"] == "1.500"
+
+
+def test_load_fills_missing_stamps_and_keeps_given_ones() -> None:
+    system = _system()
+    system.load(
+        {
+            "API_BUSINESS_PARTNER": {
+                "A_BusinessPartner": [
+                    {"BusinessPartner": "1", "LastChangeDate": "2025-12-24", "LastChangeTime": "PT18H00M00S"},
+                    {"BusinessPartner": "2"},
+                ]
+            }
+        }
+    )
+    first, second = system.records(BP["A_BusinessPartner"])
+    assert (first["LastChangeDate"], first["LastChangeTime"]) == (dt.datetime(2025, 12, 24), dt.time(18, 0))
+    assert (second["LastChangeDate"], second["LastChangeTime"]) == (
+        dt.datetime(2026, 5, 4),
+        dt.time(12, 30, 15),
+    )
+    assert second["BusinessPartnerUUID"] and second["CreationDate"] == dt.datetime(2026, 5, 4)
+
+
+def test_load_rejects_unknown_property_naming_set_and_property() -> None:
+    with pytest.raises(ValueError, match="A_BusinessPartner.*Nickname"):
+        _system().load(
+            {"API_BUSINESS_PARTNER": {"A_BusinessPartner": [{"BusinessPartner": "1", "Nickname": "x"}]}}
+        )
+
+
+def test_numbering_continues_after_the_highest_loaded_number() -> None:
+    system = _system()
+    system.load({"API_BUSINESS_PARTNER": {"A_BusinessPartner": [{"BusinessPartner": "1000041"}]}})
+    created = system.create(BP["A_BusinessPartner"], {"OrganizationBPName1": "Next"}, user="U")
+    assert created.record["BusinessPartner"] == "1000042"
+
+
+def test_failed_transaction_leaves_no_trace() -> None:
+    system = _system()
+    with pytest.raises(ODataError), system.transaction():
+        system.create(BP["A_BusinessPartner"], {"OrganizationBPName1": "Gone"}, user="U")
+        system.create(BP["A_BusinessPartnerRole"], {"BusinessPartner": "404"}, user="U")
+    assert system.records(BP["A_BusinessPartner"]) == []
+
+
+def test_address_change_does_not_stamp_the_partner() -> None:
+    clock = [NOW]
+    system = SapSystem(clock=lambda: clock[0])
+    partner = system.create(
+        BP["A_BusinessPartner"],
+        {"OrganizationBPName1": "P", "to_BusinessPartnerAddress": [{"CityName": "A"}]},
+        user="U",
+    ).record
+    (address,) = system.related(BP["A_BusinessPartner"], [partner], "to_BusinessPartnerAddress")[0]
+    clock[0] = NOW + dt.timedelta(days=1)
+    system.update(BP["A_BusinessPartnerAddress"], address, {"CityName": "B"}, user="U")
+    assert system.get(BP["A_BusinessPartner"], partner)["LastChangeDate"] == dt.datetime(2026, 5, 4)
+    system.update(BP["A_BusinessPartner"], partner, {"SearchTerm1": "P"}, user="U")
+    assert system.get(BP["A_BusinessPartner"], partner)["LastChangeDate"] == dt.datetime(2026, 5, 5)
+
+
+def test_condition_records_are_numbered_with_leading_zeros() -> None:
+    prices = load_model()["API_SLSPRICINGCONDITIONRECORD_SRV"]
+    created = _system().create(
+        prices["A_SlsPrcgConditionRecord"],
+        {
+            "ConditionType": "PR00",
+            "to_SlsPrcgCndnRecdValidity": [
+                {
+                    "ConditionValidityEndDate": "9999-12-31",
+                    "ConditionValidityStartDate": "2026-01-01",
+                    "Material": "P1",
+                }
+            ],
+        },
+        user="U",
+    )
+    assert created.record["ConditionRecord"] == "0000000001"
+    (validity,) = created.children["to_SlsPrcgCndnRecdValidity"]
+    assert validity.record["ConditionRecord"] == "0000000001"
