@@ -8,6 +8,7 @@ through pyodata exactly as SyncHub's connectors will, prints what is there, and 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -56,6 +57,7 @@ def sap_session_from_connection(conn_id: str = "synchub_erp") -> tuple[requests.
 
 def run_demo(console: Console, *, seed: int, customers: int, products: int, orders: int) -> int:
     started = time.monotonic()
+    logging.getLogger("pyodata").setLevel(logging.WARNING)  # one INFO line per request otherwise
     url = database_url()
     upgrade_database(url)
     console.print(f"[bold]store[/] {redacted(url)} migrated")

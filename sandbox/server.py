@@ -21,7 +21,9 @@ class ServerHandle:
     thread: threading.Thread
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop at once: idle keep-alive connections of clients are not waited for."""
         self.server.should_exit = True
+        self.server.force_exit = True
         self.thread.join(timeout)
 
 
@@ -42,8 +44,6 @@ def serve(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, tls: TlsFiles
         ssl_certfile=str(tls.server_cert) if tls else None,
         ssl_keyfile=str(tls.server_key) if tls else None,
         timeout_keep_alive=30,
-        # Close lingering keep-alive connections at shutdown instead of waiting for clients.
-        timeout_graceful_shutdown=1,
         lifespan="off",
     )
     server = uvicorn.Server(config)
