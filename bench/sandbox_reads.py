@@ -27,9 +27,11 @@ import requests
 from simple_salesforce import Salesforce
 
 ROOT = Path(__file__).resolve().parent.parent
-ACCOUNT_FIELDS = ("Id, Name, BillingStreet, BillingCity, BillingPostalCode, BillingCountry, Phone, Website, "
-                  "Industry, VAT_Number__c, SAP_Customer_Number__c, DunsNumber, SyncHub_Id__c, SystemModstamp, "
-                  "IsDeleted")
+ACCOUNT_FIELDS = (
+    "Id, Name, BillingStreet, BillingCity, BillingPostalCode, BillingCountry, Phone, Website, "
+    "Industry, VAT_Number__c, SAP_Customer_Number__c, DunsNumber, SyncHub_Id__c, SystemModstamp, "
+    "IsDeleted"
+)
 
 
 def free_port() -> int:
@@ -49,8 +51,19 @@ def read_env(path: Path) -> dict[str, str]:
 
 def start_sandboxes(customers: int, env_file: Path) -> subprocess.Popen[bytes]:
     command = [
-        str(ROOT / ".venv" / "bin" / "synchub"), "sandbox", "up", "--seed", "42", "--customers", str(customers),
-        "--crm-port", str(free_port()), "--erp-port", str(free_port()), "--env-file", str(env_file),
+        str(ROOT / ".venv" / "bin" / "synchub"),
+        "sandbox",
+        "up",
+        "--seed",
+        "42",
+        "--customers",
+        str(customers),
+        "--crm-port",
+        str(free_port()),
+        "--erp-port",
+        str(free_port()),
+        "--env-file",
+        str(env_file),
     ]
     print("$", " ".join(command), flush=True)
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -60,7 +73,9 @@ def wait_for(env_file: Path, process: subprocess.Popen[bytes], timeout: float = 
     started = time.monotonic()
     while not env_file.exists():
         if process.poll() is not None:
-            raise SystemExit(f"sandbox exited early: {process.stderr.read().decode() if process.stderr else ''}")
+            raise SystemExit(
+                f"sandbox exited early: {process.stderr.read().decode() if process.stderr else ''}"
+            )
         if time.monotonic() - started > timeout:
             raise SystemExit("sandboxes did not start in time")
         time.sleep(0.2)
@@ -72,9 +87,15 @@ def salesforce_client(env: dict[str, str]) -> Salesforce:
     extra = conn["extra"]
     session = requests.Session()
     session.verify = env["REQUESTS_CA_BUNDLE"]
-    return Salesforce(username=conn["login"], password=conn["password"], consumer_key=extra["consumer_key"],
-                      consumer_secret=extra["consumer_secret"], domain=extra["domain"], version=extra["version"],
-                      session=session)
+    return Salesforce(
+        username=conn["login"],
+        password=conn["password"],
+        consumer_key=extra["consumer_key"],
+        consumer_secret=extra["consumer_secret"],
+        domain=extra["domain"],
+        version=extra["version"],
+        session=session,
+    )
 
 
 def sap_client(env: dict[str, str]) -> pyodata.Client:
@@ -88,7 +109,9 @@ def sap_client(env: dict[str, str]) -> pyodata.Client:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--customers", type=int, default=10_000, help="accounts and partners to seed")
     args = parser.parse_args()
 

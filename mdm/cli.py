@@ -22,10 +22,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="The master-data store (SYNCHUB_DATABASE_URL; default: SQLite var/synchub.db).",
-                     no_args_is_help=True)
-sandbox_app = typer.Typer(help="Salesforce and SAP S/4HANA sandboxes that speak the real protocols.",
-                          no_args_is_help=True)
+db_app = typer.Typer(
+    help="The master-data store (SYNCHUB_DATABASE_URL; default: SQLite var/synchub.db).", no_args_is_help=True
+)
+sandbox_app = typer.Typer(
+    help="Salesforce and SAP S/4HANA sandboxes that speak the real protocols.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(sandbox_app, name="sandbox")
 
@@ -57,11 +59,18 @@ ProductsOpt = Annotated[int, typer.Option(help="Seeded SAP products (some copied
 OrdersOpt = Annotated[int, typer.Option(help="Seeded orders.")]
 
 
-def _fault_config(rate_429: float, rate_503: float, rate_timeout: float, rate_expired: float, latency_ms: int):
+def _fault_config(
+    rate_429: float, rate_503: float, rate_timeout: float, rate_expired: float, latency_ms: int
+):
     from sandbox.faults import FaultConfig
 
-    config = FaultConfig(rate_429=rate_429, rate_503=rate_503, rate_timeout=rate_timeout,
-                         rate_expired_session=rate_expired, latency_ms=latency_ms)
+    config = FaultConfig(
+        rate_429=rate_429,
+        rate_503=rate_503,
+        rate_timeout=rate_timeout,
+        rate_expired_session=rate_expired,
+        latency_ms=latency_ms,
+    )
     try:
         config.validate()
     except ValueError as exc:
@@ -75,21 +84,34 @@ def sandbox_up(
     customers: CustomersOpt = 200,
     products: ProductsOpt = 50,
     orders: OrdersOpt = 100,
-    data: Annotated[Path | None, typer.Option(help="Start from a folder of JSON-lines files "
-                                              "(salesforce/<Object>.jsonl, sap/<SERVICE>/<Set>.jsonl).")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Start from a folder of JSON-lines files "
+            "(salesforce/<Object>.jsonl, sap/<SERVICE>/<Set>.jsonl)."
+        ),
+    ] = None,
     crm_port: Annotated[int, typer.Option(help="Port of the Salesforce sandbox (HTTPS).")] = 8443,
     erp_port: Annotated[int, typer.Option(help="Port of the SAP sandbox.")] = 44300,
-    erp_http: Annotated[bool, typer.Option("--erp-http", help="Serve the SAP sandbox over plain HTTP.")] = False,
+    erp_http: Annotated[
+        bool, typer.Option("--erp-http", help="Serve the SAP sandbox over plain HTTP.")
+    ] = False,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     page_size: Annotated[int, typer.Option(help="SAP server-driven page size (__next).")] = 1000,
     api_limit: Annotated[int, typer.Option(help="Salesforce daily API request budget.")] = 1_000_000,
     fault_429: Annotated[float, typer.Option(help="Share of requests answered 429.")] = 0.0,
     fault_503: Annotated[float, typer.Option(help="Share of requests answered 503.")] = 0.0,
     fault_timeout: Annotated[float, typer.Option(help="Share of requests held, then answered 504.")] = 0.0,
-    fault_expired_session: Annotated[float, typer.Option(help="Share of requests answered as with an expired "
-                                                         "session (Salesforce) or CSRF token (SAP).")] = 0.0,
+    fault_expired_session: Annotated[
+        float,
+        typer.Option(
+            help="Share of requests answered as with an expired session (Salesforce) or CSRF token (SAP)."
+        ),
+    ] = 0.0,
     latency_ms: Annotated[int, typer.Option(help="Latency added to every request.")] = 0,
-    env_file: Annotated[Path, typer.Option(help="Where to write the export lines.")] = Path("var/sandbox.env"),
+    env_file: Annotated[Path, typer.Option(help="Where to write the export lines.")] = Path(
+        "var/sandbox.env"
+    ),
     dump_on_exit: Annotated[Path | None, typer.Option(help="Dump the state to this folder on exit.")] = None,
 ) -> None:
     """Run both sandboxes in the foreground until Ctrl-C.
@@ -106,10 +128,17 @@ def sandbox_up(
     faults = _fault_config(fault_429, fault_503, fault_timeout, fault_expired_session, latency_ms)
     config = SandboxConfig(
         data_dir=data,
-        seed=SeedOptions(seed=seed, customers=customers, products=products, orders=orders) if seed is not None
+        seed=SeedOptions(seed=seed, customers=customers, products=products, orders=orders)
+        if seed is not None
         else None,
-        host=host, crm_port=crm_port, erp_port=erp_port, erp_https=not erp_http, page_size=page_size,
-        daily_api_limit=api_limit, crm_faults=faults, erp_faults=faults,
+        host=host,
+        crm_port=crm_port,
+        erp_port=erp_port,
+        erp_https=not erp_http,
+        page_size=page_size,
+        daily_api_limit=api_limit,
+        crm_faults=faults,
+        erp_faults=faults,
     )
     with console.status("loading data and starting the sandboxes ..."):
         running = start_sandboxes(config)
@@ -190,9 +219,17 @@ def sandbox_faults(
 
     url = f"{target.rstrip('/')}/__sandbox/faults"
     verify: str | bool = str(ca) if url.startswith("https") else True
-    changes = {k: v for k, v in {"rate_429": rate_429, "rate_503": rate_503, "rate_timeout": rate_timeout,
-                                 "rate_expired_session": rate_expired_session, "latency_ms": latency_ms}.items()
-               if v is not None}
+    changes = {
+        k: v
+        for k, v in {
+            "rate_429": rate_429,
+            "rate_503": rate_503,
+            "rate_timeout": rate_timeout,
+            "rate_expired_session": rate_expired_session,
+            "latency_ms": latency_ms,
+        }.items()
+        if v is not None
+    }
     if reset:
         response = requests.delete(url, verify=verify, timeout=30)
     elif changes:

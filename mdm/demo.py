@@ -33,7 +33,7 @@ SAP_SETS = (
 
 
 def publish_connections(running: RunningSandboxes) -> None:
-    """Make the sandboxes' connections visible to Airflow hooks in this process, as `source var/sandbox.env` would."""
+    """Publish the connections to Airflow hooks in this process, as `source var/sandbox.env` does."""
     os.environ["AIRFLOW_CONN_SYNCHUB_CRM"] = json.dumps(running.crm_connection())
     os.environ["AIRFLOW_CONN_SYNCHUB_ERP"] = json.dumps(running.erp_connection())
     os.environ["REQUESTS_CA_BUNDLE"] = str(running.ca_bundle)
@@ -62,15 +62,23 @@ def run_demo(console: Console, *, seed: int, customers: int, products: int, orde
     upgrade_database(url)
     console.print(f"[bold]store[/] {redacted(url)} migrated")
 
-    config = SandboxConfig(seed=SeedOptions(seed=seed, customers=customers, products=products, orders=orders),
-                           crm_port=0, erp_port=0, state_dir=Path("var/sandbox"))
-    with console.status(f"seeding (seed {seed}: {customers} customers per system, {products} products, "
-                        f"{orders} orders) and starting the sandboxes ..."):
+    config = SandboxConfig(
+        seed=SeedOptions(seed=seed, customers=customers, products=products, orders=orders),
+        crm_port=0,
+        erp_port=0,
+        state_dir=Path("var/sandbox"),
+    )
+    with console.status(
+        f"seeding (seed {seed}: {customers} customers per system, {products} products, "
+        f"{orders} orders) and starting the sandboxes ..."
+    ):
         running = start_sandboxes(config)
     try:
         env = running.write_env(Path("var/sandbox.env"))
         publish_connections(running)
-        console.print(f"[bold]Salesforce sandbox[/] {running.crm_url}   [bold]SAP sandbox[/] {running.erp_url}")
+        console.print(
+            f"[bold]Salesforce sandbox[/] {running.crm_url}   [bold]SAP sandbox[/] {running.erp_url}"
+        )
         console.print(f"connections: {env}")
 
         from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
@@ -82,14 +90,19 @@ def run_demo(console: Console, *, seed: int, customers: int, products: int, orde
         for obj in SF_OBJECTS:
             table.add_row(obj, str(sf.query(f"SELECT COUNT() FROM {obj}")["totalSize"]))
         console.print(table)
-        sample = sf.query("SELECT Id, Name, BillingCity, BillingCountry, VAT_Number__c FROM Account "
-                          "ORDER BY Name LIMIT 5")["records"]
+        sample = sf.query(
+            "SELECT Id, Name, BillingCity, BillingCountry, VAT_Number__c FROM Account ORDER BY Name LIMIT 5"
+        )["records"]
         accounts = Table(title="first accounts by name")
         for column in ("Id", "Name", "BillingCity", "BillingCountry", "VAT_Number__c"):
             accounts.add_column(column)
         for record in sample:
-            accounts.add_row(*(str(record[c] or "") for c in ("Id", "Name", "BillingCity", "BillingCountry",
-                                                             "VAT_Number__c")))
+            accounts.add_row(
+                *(
+                    str(record[c] or "")
+                    for c in ("Id", "Name", "BillingCity", "BillingCountry", "VAT_Number__c")
+                )
+            )
         console.print(accounts)
 
         session, base, _client = sap_session_from_connection()
@@ -104,7 +117,13 @@ def run_demo(console: Console, *, seed: int, customers: int, products: int, orde
             table.add_row(f"{service} / {entity_set}", str(count))
         console.print(table)
         bp = clients["API_BUSINESS_PARTNER"].entity_sets.A_BusinessPartner
-        partners = (bp.get_entities().expand("to_BusinessPartnerAddress").order_by("BusinessPartnerFullName").top(5).execute())
+        partners = (
+            bp.get_entities()
+            .expand("to_BusinessPartnerAddress")
+            .order_by("BusinessPartnerFullName")
+            .top(5)
+            .execute()
+        )
         rows = Table(title="first business partners by name")
         for column in ("BusinessPartner", "BusinessPartnerFullName", "City", "Country"):
             rows.add_column(column)
@@ -116,6 +135,8 @@ def run_demo(console: Console, *, seed: int, customers: int, products: int, orde
         console.print(rows)
     finally:
         running.stop()
-    console.print(f"[green]demo finished in {time.monotonic() - started:.1f} s[/]; sandboxes stopped. "
-                  "Run them yourself with `synchub sandbox up --seed 42`.")
+    console.print(
+        f"[green]demo finished in {time.monotonic() - started:.1f} s[/]; sandboxes stopped. "
+        "Run them yourself with `synchub sandbox up --seed 42`."
+    )
     return 0

@@ -71,15 +71,21 @@ def _read_file(path: Path, envelope: str, resolve: Callable[[str], str]) -> list
             if text.count("{") > 1 or "[" in text:  # cheap pre-check; strings may hold brackets too
                 for name, value in record.items():
                     if isinstance(value, (dict, list)):
-                        raise DataDirError(path, f"field '{name}' holds a nested value; only scalars are "
-                                                 f"allowed (one record per line, related records in their "
-                                                 f"own file)", number, name)
+                        raise DataDirError(
+                            path,
+                            f"field '{name}' holds a nested value; only scalars are "
+                            f"allowed (one record per line, related records in their "
+                            f"own file)",
+                            number,
+                            name,
+                        )
             rows.append(record)
     return rows
 
 
-def _canonical_names(path: Path, number: int, record: dict[str, Any], resolve: Callable[[str], str],
-                     valid: set[str]) -> dict[str, Any]:
+def _canonical_names(
+    path: Path, number: int, record: dict[str, Any], resolve: Callable[[str], str], valid: set[str]
+) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for name, value in record.items():
         try:
@@ -121,8 +127,9 @@ def _read_sap(folder: Path) -> dict[str, dict[str, list[dict]]]:
             continue
         sets = model.get(service_dir.name)
         if sets is None:
-            raise DataDirError(service_dir, f"unknown SAP service '{service_dir.name}' "
-                                            f"(known: {', '.join(model)})")
+            raise DataDirError(
+                service_dir, f"unknown SAP service '{service_dir.name}' (known: {', '.join(model)})"
+            )
         by_set: dict[str, list[dict]] = {}
         for path in files:
             entity_set = sets.get(path.stem)
@@ -131,8 +138,10 @@ def _read_sap(folder: Path) -> dict[str, dict[str, list[dict]]]:
 
             def resolve(name: str, entity_set: EntitySet = entity_set) -> str:
                 if name in entity_set.navigations:
-                    raise KeyError(f"navigation property '{name}' is not allowed in a data file; put the "
-                                   f"related records in their own file")
+                    raise KeyError(
+                        f"navigation property '{name}' is not allowed in a data file; put the "
+                        f"related records in their own file"
+                    )
                 if name not in entity_set.properties:  # OData names are case-sensitive
                     raise KeyError(f"Property '{name}' is invalid for {entity_set.type_name}")
                 return name

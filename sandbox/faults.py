@@ -66,7 +66,9 @@ class FaultInjector:
         names = {f.name for f in dataclasses.fields(FaultConfig)}
         unknown = sorted(set(changes) - names)
         if unknown:
-            raise ValueError(f"unknown fault option(s): {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+            raise ValueError(
+                f"unknown fault option(s): {', '.join(unknown)}; known: {', '.join(sorted(names))}"
+            )
         with self._lock:
             candidate = dataclasses.replace(self.config, **changes)  # type: ignore[arg-type]
             candidate.validate()

@@ -105,8 +105,13 @@ class RunningSandboxes:
 
     def write_env(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("# Written by `synchub sandbox up`; use with: source " + str(path) + "\n"
-                        + "\n".join(self.env_lines()) + "\n")
+        path.write_text(
+            "# Written by `synchub sandbox up`; use with: source "
+            + str(path)
+            + "\n"
+            + "\n".join(self.env_lines())
+            + "\n"
+        )
         path.chmod(0o600)
         return path
 

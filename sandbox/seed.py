@@ -78,88 +78,324 @@ class _Country:
 
 
 _COUNTRIES: tuple[_Country, ...] = (
-    _Country("DE", "de_DE", 30, "DE",
-             (("Germany", 50), ("Deutschland", 25), ("DE", 10), ("GER", 5), ("germany", 5), ("D", 5)),
-             (("GmbH", "02", (" GmbH", " Gesellschaft mit beschränkter Haftung", " Gmbh", " G.m.b.H."), 50),
-              ("AG", "01", (" AG", " Aktiengesellschaft"), 15),
-              ("GmbH & Co. KG", "05", (" GmbH & Co. KG", " GmbH & Co KG", " GmbH u. Co. KG"), 20),
-              ("KG", "04", (" KG", " Kommanditgesellschaft"), 8),
-              ("e.K.", "06", (" e.K.", " e. K."), 7)),
-             "49", "0", ("30", "40", "89", "221", "69", "711", "211", "6221", "351", "511"), (6, 8),
-             "EUR", "1010", "DE0", "CET", "de",
-             (("BW", "Baden-Württemberg"), ("BY", "Bayern"), ("BE", "Berlin"), ("HB", "Bremen"),
-              ("HH", "Hamburg"), ("HE", "Hessen"), ("NI", "Niedersachsen"), ("NW", "Nordrhein-Westfalen"),
-              ("RP", "Rheinland-Pfalz"), ("SN", "Sachsen"), ("TH", "Thüringen"),
-              ("SH", "Schleswig-Holstein"))),
-    _Country("AT", "de_AT", 6, "DE",
-             (("Austria", 60), ("Österreich", 25), ("AT", 10), ("Oesterreich", 5)),
-             (("GmbH", "02", (" GmbH", " Ges.m.b.H.", " Gesellschaft m.b.H."), 70),
-              ("AG", "01", (" AG", " Aktiengesellschaft"), 20), ("KG", "04", (" KG",), 10)),
-             "43", "0", ("1", "316", "512", "662", "732"), (6, 7), "EUR", "1010", "AT0", "CET", "at",
-             (("01", "Burgenland"), ("02", "Kärnten"), ("03", "Niederösterreich"), ("04", "Oberösterreich"),
-              ("05", "Salzburg"), ("06", "Steiermark"), ("07", "Tirol"), ("08", "Vorarlberg"),
-              ("09", "Wien"))),
-    _Country("CH", "de_CH", 6, "DE",
-             (("Switzerland", 55), ("Schweiz", 25), ("CH", 10), ("Suisse", 10)),
-             (("AG", "01", (" AG", " Aktiengesellschaft"), 55), ("GmbH", "02", (" GmbH", " Gmbh"), 30),
-              ("SA", "10", (" SA", " S.A."), 15)),
-             "41", "0", ("44", "31", "61", "22", "41", "71"), (7, 7), "CHF", "1210", "CH0", "CET", "ch",
-             (("ZH", "Zürich"), ("BE", "Bern"), ("LU", "Luzern"), ("BS", "Basel-Stadt"), ("GE", "Genf"),
-              ("VD", "Waadt"), ("SG", "St. Gallen"), ("AG", "Aargau"), ("TI", "Tessin"), ("ZG", "Zug"))),
-    _Country("FR", "fr_FR", 8, "FR", (("France", 80), ("FR", 15), ("france", 5)),
-             (("SARL", "11", (" SARL", " S.A.R.L.", " Sarl"), 45), ("SA", "10", (" SA", " S.A."), 25),
-              ("SAS", "12", (" SAS", " S.A.S."), 30)),
-             "33", "0", ("1", "2", "3", "4", "5"), (8, 8), "EUR", "1010", "FR0", "CET", "fr"),
-    _Country("GB", "en_GB", 10, "EN",
-             (("United Kingdom", 45), ("UK", 25), ("Great Britain", 10), ("GB", 10), ("England", 10)),
-             (("Ltd", "20", (" Ltd", " Ltd.", " Limited"), 75),
-              ("PLC", "21", (" PLC", " plc", " Public Limited Company"), 15), ("LLP", "22", (" LLP",), 10)),
-             "44", "0", ("20", "161", "121", "113", "131", "117"), (7, 8), "GBP", "1510", "GB0", "UTC",
-             "co.uk"),
-    _Country("US", "en_US", 20, "EN",
-             (("United States", 40), ("USA", 30), ("US", 10), ("United States of America", 10),
-              ("U.S.A.", 5), ("U.S.", 5)),
-             (("Inc.", "30", (" Inc.", ", Inc.", " Inc", " Incorporated"), 50),
-              ("LLC", "31", (" LLC", " L.L.C."), 30),
-              ("Corp.", "32", (" Corp.", " Corporation", " Corp"), 20)),
-             "1", "", ("212", "415", "312", "617", "206", "512", "404", "305", "713", "303"), (7, 7),
-             "USD", "1710", "US1", "EST", "com",
-             (("CA", "California"), ("NY", "New York"), ("TX", "Texas"), ("IL", "Illinois"),
-              ("WA", "Washington"), ("MA", "Massachusetts"), ("GA", "Georgia"), ("FL", "Florida"),
-              ("OH", "Ohio"), ("PA", "Pennsylvania"), ("MI", "Michigan"), ("NC", "North Carolina"))),
-    _Country("NL", "nl_NL", 7, "NL",
-             (("Netherlands", 45), ("The Netherlands", 20), ("Nederland", 15), ("Holland", 10), ("NL", 10)),
-             (("B.V.", "40", (" B.V.", " BV", " B.V"), 85), ("N.V.", "41", (" N.V.", " NV"), 15)),
-             "31", "0", ("20", "10", "30", "70", "40"), (7, 7), "EUR", "1010", "NL0", "CET", "nl"),
-    _Country("IT", "it_IT", 7, "IT", (("Italy", 65), ("Italia", 25), ("IT", 10)),
-             (("S.r.l.", "50", (" S.r.l.", " SRL", " Srl"), 70),
-              ("S.p.A.", "51", (" S.p.A.", " SpA", " S.P.A."), 30)),
-             "39", "", ("02", "06", "011", "051", "055", "081"), (6, 8), "EUR", "1010", "IT0", "CET", "it",
-             (("MI", "Milano"), ("RM", "Roma"), ("TO", "Torino"), ("BO", "Bologna"), ("FI", "Firenze"),
-              ("NA", "Napoli"), ("VE", "Venezia"), ("BG", "Bergamo"))),
-    _Country("ES", "es_ES", 6, "ES", (("Spain", 65), ("España", 20), ("Espana", 5), ("ES", 10)),
-             (("S.L.", "60", (" S.L.", " SL", " S.L"), 70), ("S.A.", "10", (" S.A.", " SA"), 30)),
-             "34", "", ("91", "93", "96", "95", "94", "976"), (6, 7), "EUR", "1010", "ES0", "CET", "es",
-             (("28", "Madrid"), ("08", "Barcelona"), ("46", "Valencia"), ("41", "Sevilla"), ("48", "Bizkaia"),
-              ("50", "Zaragoza"))),
+    _Country(
+        "DE",
+        "de_DE",
+        30,
+        "DE",
+        (("Germany", 50), ("Deutschland", 25), ("DE", 10), ("GER", 5), ("germany", 5), ("D", 5)),
+        (
+            ("GmbH", "02", (" GmbH", " Gesellschaft mit beschränkter Haftung", " Gmbh", " G.m.b.H."), 50),
+            ("AG", "01", (" AG", " Aktiengesellschaft"), 15),
+            ("GmbH & Co. KG", "05", (" GmbH & Co. KG", " GmbH & Co KG", " GmbH u. Co. KG"), 20),
+            ("KG", "04", (" KG", " Kommanditgesellschaft"), 8),
+            ("e.K.", "06", (" e.K.", " e. K."), 7),
+        ),
+        "49",
+        "0",
+        ("30", "40", "89", "221", "69", "711", "211", "6221", "351", "511"),
+        (6, 8),
+        "EUR",
+        "1010",
+        "DE0",
+        "CET",
+        "de",
+        (
+            ("BW", "Baden-Württemberg"),
+            ("BY", "Bayern"),
+            ("BE", "Berlin"),
+            ("HB", "Bremen"),
+            ("HH", "Hamburg"),
+            ("HE", "Hessen"),
+            ("NI", "Niedersachsen"),
+            ("NW", "Nordrhein-Westfalen"),
+            ("RP", "Rheinland-Pfalz"),
+            ("SN", "Sachsen"),
+            ("TH", "Thüringen"),
+            ("SH", "Schleswig-Holstein"),
+        ),
+    ),
+    _Country(
+        "AT",
+        "de_AT",
+        6,
+        "DE",
+        (("Austria", 60), ("Österreich", 25), ("AT", 10), ("Oesterreich", 5)),
+        (
+            ("GmbH", "02", (" GmbH", " Ges.m.b.H.", " Gesellschaft m.b.H."), 70),
+            ("AG", "01", (" AG", " Aktiengesellschaft"), 20),
+            ("KG", "04", (" KG",), 10),
+        ),
+        "43",
+        "0",
+        ("1", "316", "512", "662", "732"),
+        (6, 7),
+        "EUR",
+        "1010",
+        "AT0",
+        "CET",
+        "at",
+        (
+            ("01", "Burgenland"),
+            ("02", "Kärnten"),
+            ("03", "Niederösterreich"),
+            ("04", "Oberösterreich"),
+            ("05", "Salzburg"),
+            ("06", "Steiermark"),
+            ("07", "Tirol"),
+            ("08", "Vorarlberg"),
+            ("09", "Wien"),
+        ),
+    ),
+    _Country(
+        "CH",
+        "de_CH",
+        6,
+        "DE",
+        (("Switzerland", 55), ("Schweiz", 25), ("CH", 10), ("Suisse", 10)),
+        (
+            ("AG", "01", (" AG", " Aktiengesellschaft"), 55),
+            ("GmbH", "02", (" GmbH", " Gmbh"), 30),
+            ("SA", "10", (" SA", " S.A."), 15),
+        ),
+        "41",
+        "0",
+        ("44", "31", "61", "22", "41", "71"),
+        (7, 7),
+        "CHF",
+        "1210",
+        "CH0",
+        "CET",
+        "ch",
+        (
+            ("ZH", "Zürich"),
+            ("BE", "Bern"),
+            ("LU", "Luzern"),
+            ("BS", "Basel-Stadt"),
+            ("GE", "Genf"),
+            ("VD", "Waadt"),
+            ("SG", "St. Gallen"),
+            ("AG", "Aargau"),
+            ("TI", "Tessin"),
+            ("ZG", "Zug"),
+        ),
+    ),
+    _Country(
+        "FR",
+        "fr_FR",
+        8,
+        "FR",
+        (("France", 80), ("FR", 15), ("france", 5)),
+        (
+            ("SARL", "11", (" SARL", " S.A.R.L.", " Sarl"), 45),
+            ("SA", "10", (" SA", " S.A."), 25),
+            ("SAS", "12", (" SAS", " S.A.S."), 30),
+        ),
+        "33",
+        "0",
+        ("1", "2", "3", "4", "5"),
+        (8, 8),
+        "EUR",
+        "1010",
+        "FR0",
+        "CET",
+        "fr",
+    ),
+    _Country(
+        "GB",
+        "en_GB",
+        10,
+        "EN",
+        (("United Kingdom", 45), ("UK", 25), ("Great Britain", 10), ("GB", 10), ("England", 10)),
+        (
+            ("Ltd", "20", (" Ltd", " Ltd.", " Limited"), 75),
+            ("PLC", "21", (" PLC", " plc", " Public Limited Company"), 15),
+            ("LLP", "22", (" LLP",), 10),
+        ),
+        "44",
+        "0",
+        ("20", "161", "121", "113", "131", "117"),
+        (7, 8),
+        "GBP",
+        "1510",
+        "GB0",
+        "UTC",
+        "co.uk",
+    ),
+    _Country(
+        "US",
+        "en_US",
+        20,
+        "EN",
+        (
+            ("United States", 40),
+            ("USA", 30),
+            ("US", 10),
+            ("United States of America", 10),
+            ("U.S.A.", 5),
+            ("U.S.", 5),
+        ),
+        (
+            ("Inc.", "30", (" Inc.", ", Inc.", " Inc", " Incorporated"), 50),
+            ("LLC", "31", (" LLC", " L.L.C."), 30),
+            ("Corp.", "32", (" Corp.", " Corporation", " Corp"), 20),
+        ),
+        "1",
+        "",
+        ("212", "415", "312", "617", "206", "512", "404", "305", "713", "303"),
+        (7, 7),
+        "USD",
+        "1710",
+        "US1",
+        "EST",
+        "com",
+        (
+            ("CA", "California"),
+            ("NY", "New York"),
+            ("TX", "Texas"),
+            ("IL", "Illinois"),
+            ("WA", "Washington"),
+            ("MA", "Massachusetts"),
+            ("GA", "Georgia"),
+            ("FL", "Florida"),
+            ("OH", "Ohio"),
+            ("PA", "Pennsylvania"),
+            ("MI", "Michigan"),
+            ("NC", "North Carolina"),
+        ),
+    ),
+    _Country(
+        "NL",
+        "nl_NL",
+        7,
+        "NL",
+        (("Netherlands", 45), ("The Netherlands", 20), ("Nederland", 15), ("Holland", 10), ("NL", 10)),
+        (("B.V.", "40", (" B.V.", " BV", " B.V"), 85), ("N.V.", "41", (" N.V.", " NV"), 15)),
+        "31",
+        "0",
+        ("20", "10", "30", "70", "40"),
+        (7, 7),
+        "EUR",
+        "1010",
+        "NL0",
+        "CET",
+        "nl",
+    ),
+    _Country(
+        "IT",
+        "it_IT",
+        7,
+        "IT",
+        (("Italy", 65), ("Italia", 25), ("IT", 10)),
+        (
+            ("S.r.l.", "50", (" S.r.l.", " SRL", " Srl"), 70),
+            ("S.p.A.", "51", (" S.p.A.", " SpA", " S.P.A."), 30),
+        ),
+        "39",
+        "",
+        ("02", "06", "011", "051", "055", "081"),
+        (6, 8),
+        "EUR",
+        "1010",
+        "IT0",
+        "CET",
+        "it",
+        (
+            ("MI", "Milano"),
+            ("RM", "Roma"),
+            ("TO", "Torino"),
+            ("BO", "Bologna"),
+            ("FI", "Firenze"),
+            ("NA", "Napoli"),
+            ("VE", "Venezia"),
+            ("BG", "Bergamo"),
+        ),
+    ),
+    _Country(
+        "ES",
+        "es_ES",
+        6,
+        "ES",
+        (("Spain", 65), ("España", 20), ("Espana", 5), ("ES", 10)),
+        (("S.L.", "60", (" S.L.", " SL", " S.L"), 70), ("S.A.", "10", (" S.A.", " SA"), 30)),
+        "34",
+        "",
+        ("91", "93", "96", "95", "94", "976"),
+        (6, 7),
+        "EUR",
+        "1010",
+        "ES0",
+        "CET",
+        "es",
+        (
+            ("28", "Madrid"),
+            ("08", "Barcelona"),
+            ("46", "Valencia"),
+            ("41", "Sevilla"),
+            ("48", "Bizkaia"),
+            ("50", "Zaragoza"),
+        ),
+    ),
 )
 _BY_ISO = {c.iso: c for c in _COUNTRIES}
 
 _SECTORS: dict[str, tuple[str, ...]] = {
-    "DE": ("Maschinenbau", "Logistik", "Elektrotechnik", "Handel", "Metallbau", "Systemtechnik",
-           "Antriebstechnik", "Anlagenbau", "Kunststofftechnik", "Feinmechanik", "Industries",
-           "Technologies"),
-    "EN": ("Industries", "Logistics", "Systems", "Manufacturing", "Technologies", "Engineering", "Solutions",
-           "Trading", "Holdings", "Components", "Electronics", "Services"),
+    "DE": (
+        "Maschinenbau",
+        "Logistik",
+        "Elektrotechnik",
+        "Handel",
+        "Metallbau",
+        "Systemtechnik",
+        "Antriebstechnik",
+        "Anlagenbau",
+        "Kunststofftechnik",
+        "Feinmechanik",
+        "Industries",
+        "Technologies",
+    ),
+    "EN": (
+        "Industries",
+        "Logistics",
+        "Systems",
+        "Manufacturing",
+        "Technologies",
+        "Engineering",
+        "Solutions",
+        "Trading",
+        "Holdings",
+        "Components",
+        "Electronics",
+        "Services",
+    ),
     "FR": ("Industrie", "Logistique", "Systèmes", "Technologies", "Équipements", "Mécanique", "Services"),
     "NL": ("Techniek", "Logistiek", "Handel", "Installatietechniek", "Machinebouw", "Systems"),
     "IT": ("Meccanica", "Logistica", "Sistemi", "Tecnologie", "Impianti", "Componenti", "Engineering"),
     "ES": ("Industrias", "Logística", "Sistemas", "Tecnologías", "Componentes", "Ingeniería"),
 }
 _AND = {"DE": " und ", "EN": " and ", "FR": " et ", "NL": " en ", "IT": " e ", "ES": " y "}
-_PREFIXES = ("Alpha", "Nord", "Euro", "Global", "Atlas", "Delta", "Vertex", "Nova", "Primus", "Orion",
-             "Apex", "Terra", "Helix", "Summit", "Pioneer", "Polaris", "Zenith", "Vector", "Meridian",
-             "Titan")
+_PREFIXES = (
+    "Alpha",
+    "Nord",
+    "Euro",
+    "Global",
+    "Atlas",
+    "Delta",
+    "Vertex",
+    "Nova",
+    "Primus",
+    "Orion",
+    "Apex",
+    "Terra",
+    "Helix",
+    "Summit",
+    "Pioneer",
+    "Polaris",
+    "Zenith",
+    "Vector",
+    "Meridian",
+    "Titan",
+)
 # (long form, CRM abbreviations)
 _ABBREVIATIONS = (
     (" International", (" Intl", " Int'l", " Intl.")),
@@ -172,13 +408,56 @@ _ABBREVIATIONS = (
 )
 _TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"})
 
-_DE_STREET_BASES = ("Haupt", "Bahnhof", "Schul", "Garten", "Kirch", "Berg", "Wald", "Linden", "Industrie",
-                    "Gewerbe", "Mühlen", "Feld", "Wiesen", "Rosen", "Post", "Markt", "Friedrich", "Goethe")
-_EN_STREET_BASES = ("Main", "Oak", "Maple", "Park", "Washington", "Lake", "Hill", "Church", "High", "Station",
-                    "Mill", "King", "Queen", "Elm", "Cedar", "Pine", "River", "Market")
-_EN_STREET_TYPES = (("Street", ("St", "St.")), ("Avenue", ("Ave", "Ave.")), ("Road", ("Rd", "Rd.")),
-                    ("Drive", ("Dr", "Dr.")), ("Lane", ("Ln",)), ("Boulevard", ("Blvd", "Blvd.")),
-                    ("Court", ("Ct",)), ("Way", ("Way",)))
+_DE_STREET_BASES = (
+    "Haupt",
+    "Bahnhof",
+    "Schul",
+    "Garten",
+    "Kirch",
+    "Berg",
+    "Wald",
+    "Linden",
+    "Industrie",
+    "Gewerbe",
+    "Mühlen",
+    "Feld",
+    "Wiesen",
+    "Rosen",
+    "Post",
+    "Markt",
+    "Friedrich",
+    "Goethe",
+)
+_EN_STREET_BASES = (
+    "Main",
+    "Oak",
+    "Maple",
+    "Park",
+    "Washington",
+    "Lake",
+    "Hill",
+    "Church",
+    "High",
+    "Station",
+    "Mill",
+    "King",
+    "Queen",
+    "Elm",
+    "Cedar",
+    "Pine",
+    "River",
+    "Market",
+)
+_EN_STREET_TYPES = (
+    ("Street", ("St", "St.")),
+    ("Avenue", ("Ave", "Ave.")),
+    ("Road", ("Rd", "Rd.")),
+    ("Drive", ("Dr", "Dr.")),
+    ("Lane", ("Ln",)),
+    ("Boulevard", ("Blvd", "Blvd.")),
+    ("Court", ("Ct",)),
+    ("Way", ("Way",)),
+)
 _EN_STREET_ABBREV = {long: short for long, short in _EN_STREET_TYPES}
 _STREET_ABBREV: dict[str, tuple[tuple[str, str], ...]] = {
     "DE": (("straße", "str."), ("Straße", "Str."), ("straße", "strasse")),
@@ -190,27 +469,62 @@ _STREET_ABBREV: dict[str, tuple[tuple[str, str], ...]] = {
     "ES": (("Calle", "C/"), ("Avenida", "Avda."), ("Paseo", "Pº"), ("Plaza", "Pza.")),
 }
 _WEB_FORMS = ("www.{d}", "http://www.{d}", "https://www.{d}", "https://{d}", "{d}", "www.{d}/", "WWW.{d}")
-_EMAIL_LOCALS = {"DE": ("info", "kontakt", "vertrieb", "office", "buchhaltung"),
-                 "EN": ("info", "sales", "contact", "office", "accounts")}
+_EMAIL_LOCALS = {
+    "DE": ("info", "kontakt", "vertrieb", "office", "buchhaltung"),
+    "EN": ("info", "sales", "contact", "office", "accounts"),
+}
 _PAYMENT_TERMS = ("0001", "0002", "0004", "NT30", "NT60")
 _INCOTERMS = ("EXW", "FCA", "DAP", "DDP", "CPT")
-_TITLES = ("Purchasing Manager", "Head of Procurement", "CFO", "Buyer", "Managing Director",
-           "Accounts Payable", "Operations Manager", "Einkaufsleiter", "Geschäftsführer")
+_TITLES = (
+    "Purchasing Manager",
+    "Head of Procurement",
+    "CFO",
+    "Buyer",
+    "Managing Director",
+    "Accounts Payable",
+    "Operations Manager",
+    "Einkaufsleiter",
+    "Geschäftsführer",
+)
 _INDUSTRIES = [v for v in PICKLISTS[("Account", "Industry")][0] if v != "Other"]
 _ACCOUNT_SOURCES = PICKLISTS[("Account", "AccountSource")][0]
 
 # Products: (EN, DE) word pairs. German compounds join prefix and lower-cased noun.
-_PRODUCT_NOUNS = (("Pump", "Pumpe"), ("Valve", "Ventil"), ("Motor", "Motor"), ("Gearbox", "Getriebe"),
-                  ("Sensor", "Sensor"), ("Bearing", "Lager"), ("Controller", "Steuerung"), ("Cable", "Kabel"),
-                  ("Filter", "Filter"), ("Compressor", "Kompressor"), ("Switch", "Schalter"),
-                  ("Coupling", "Kupplung"), ("Seal Kit", "Dichtungssatz"), ("Fan", "Lüfter"),
-                  ("Drive", "Antrieb"), ("Housing", "Gehäuse"))
-_PRODUCT_ADJECTIVES = (("Hydraulic", "Hydraulik"), ("Electric", "Elektro"), ("Stainless", "Edelstahl"),
-                       ("Industrial", "Industrie"), ("Compact", "Kompakt"), ("Heavy-Duty", "Schwerlast"),
-                       ("Precision", "Präzisions"), ("Pneumatic", "Pneumatik"))
-_SERVICES = (("Installation Service", "Installationsservice"), ("Maintenance Visit", "Wartungseinsatz"),
-             ("Commissioning", "Inbetriebnahme"), ("Operator Training", "Bedienerschulung"),
-             ("Repair Service", "Reparaturservice"))
+_PRODUCT_NOUNS = (
+    ("Pump", "Pumpe"),
+    ("Valve", "Ventil"),
+    ("Motor", "Motor"),
+    ("Gearbox", "Getriebe"),
+    ("Sensor", "Sensor"),
+    ("Bearing", "Lager"),
+    ("Controller", "Steuerung"),
+    ("Cable", "Kabel"),
+    ("Filter", "Filter"),
+    ("Compressor", "Kompressor"),
+    ("Switch", "Schalter"),
+    ("Coupling", "Kupplung"),
+    ("Seal Kit", "Dichtungssatz"),
+    ("Fan", "Lüfter"),
+    ("Drive", "Antrieb"),
+    ("Housing", "Gehäuse"),
+)
+_PRODUCT_ADJECTIVES = (
+    ("Hydraulic", "Hydraulik"),
+    ("Electric", "Elektro"),
+    ("Stainless", "Edelstahl"),
+    ("Industrial", "Industrie"),
+    ("Compact", "Kompakt"),
+    ("Heavy-Duty", "Schwerlast"),
+    ("Precision", "Präzisions"),
+    ("Pneumatic", "Pneumatik"),
+)
+_SERVICES = (
+    ("Installation Service", "Installationsservice"),
+    ("Maintenance Visit", "Wartungseinsatz"),
+    ("Commissioning", "Inbetriebnahme"),
+    ("Operator Training", "Bedienerschulung"),
+    ("Repair Service", "Reparaturservice"),
+)
 _UNIT_TO_SF = {"PC": "Piece", "EA": "Each", "KG": "Kilogram", "M": "Meter", "L": "Liter", "H": "Hour"}
 _TYPE_TO_FAMILY = {"FERT": "Hardware", "HAWA": "Spare Parts", "DIEN": "Services"}
 _SALES_ORGS = {"EUR": "1010", "CHF": "1210", "GBP": "1510", "USD": "1710"}
@@ -367,8 +681,11 @@ class _Generator:
         self.pools = {c.iso: _build_pools(options.seed, c) for c in _COUNTRIES}
         self.country_weights = [c.weight for c in _COUNTRIES]
         self.data = SandboxData(salesforce={}, sap={})
-        self.truth: dict[str, Any] = {"seed": options.seed, "options": asdict(options),
-                                      "reference_date": REFERENCE_DATE}
+        self.truth: dict[str, Any] = {
+            "seed": options.seed,
+            "options": asdict(options),
+            "reference_date": REFERENCE_DATE,
+        }
 
     # ---- helpers on one stream
     @staticmethod
@@ -383,13 +700,13 @@ class _Generator:
         i = rng.choice(letters[1:])
         op = rng.randrange(4)
         if op == 0 and i + 1 < len(text):  # swap with the next character
-            return text[:i] + text[i + 1] + text[i] + text[i + 2:]
+            return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
         if op == 1:  # drop
-            return text[:i] + text[i + 1:]
+            return text[:i] + text[i + 1 :]
         if op == 2:  # double
             return text[:i] + text[i] + text[i:]
         sub = rng.choice("aeinorstlm")
-        return text[:i] + (sub.upper() if text[i].isupper() else sub) + text[i + 1:]
+        return text[:i] + (sub.upper() if text[i].isupper() else sub) + text[i + 1 :]
 
     @staticmethod
     def _stamps(rng: random.Random, max_age_days: int = 900) -> tuple[int, int]:
@@ -406,7 +723,7 @@ class _Generator:
         distinct_sf, distinct_sap = n - dup_sf, n - dup_sap
         o = self.o.overlap
         shared = min(distinct_sf, distinct_sap, round(o * (distinct_sf + distinct_sap) / (1 + o)))
-        membership = (["both"] * shared + ["sf"] * (distinct_sf - shared) + ["sap"] * (distinct_sap - shared))
+        membership = ["both"] * shared + ["sf"] * (distinct_sf - shared) + ["sap"] * (distinct_sap - shared)
         rng.shuffle(membership)
         seen: set[tuple[str, str]] = set()
         out: list[_Company] = []
@@ -431,8 +748,9 @@ class _Generator:
             return f"{rng.choice(_PREFIXES)} {rng.choice(_SECTORS[country.language])}"
         return f"{last} International"
 
-    def _company(self, rng: random.Random, entity_id: str, country: _Country, where: str,
-                 seen: set[tuple[str, str]]) -> _Company:
+    def _company(
+        self, rng: random.Random, entity_id: str, country: _Country, where: str, seen: set[tuple[str, str]]
+    ) -> _Company:
         pools = self.pools[country.iso]
         core = self._core_name(rng, country)
         for _ in range(6):
@@ -456,19 +774,31 @@ class _Generator:
         slug = _ascii_slug(core)
         tld = country.tld if rng.random() < 0.75 else "com"
         return _Company(
-            entity_id=entity_id, country=country, core=core, legal=legal,
-            street=rng.choice(pools.streets), house=house, postal=postal, city=city, region=region,
-            vat=self._vat(rng, country), phone_area=rng.choice(country.areas), phone_sub=sub,
-            slug=slug, domain=f"{slug}.{tld}",
+            entity_id=entity_id,
+            country=country,
+            core=core,
+            legal=legal,
+            street=rng.choice(pools.streets),
+            house=house,
+            postal=postal,
+            city=city,
+            region=region,
+            vat=self._vat(rng, country),
+            phone_area=rng.choice(country.areas),
+            phone_sub=sub,
+            slug=slug,
+            domain=f"{slug}.{tld}",
             industry=rng.choice(_INDUSTRIES) if rng.random() < 0.85 else None,
             employees=int(rng.lognormvariate(4.0, 1.3)) + 1,
-            in_sf=where in ("both", "sf"), in_sap=where in ("both", "sap"),
+            in_sf=where in ("both", "sf"),
+            in_sap=where in ("both", "sap"),
         )
 
     @staticmethod
     def _vat(rng: random.Random, c: _Country) -> str:
         def digits(k: int) -> str:
             return f"{rng.randrange(10**k):0{k}d}"
+
         match c.iso:
             case "DE" | "GB":
                 return f"{c.iso}{rng.randint(1, 9)}{digits(8)}"
@@ -562,16 +892,29 @@ class _Generator:
         cc, trunk, area, sub = c.country.phone_cc, c.country.trunk, c.phone_area, c.phone_sub
         if cc == "1":
             a, x, n = area, sub[:3], sub[3:]
-            return rng.choice((f"({a}) {x}-{n}", f"+1-{a}-{x}-{n}", f"{a}.{x}.{n}", f"+1 {a} {x} {n}",
-                               f"{a}-{x}-{n}", f"{a}{x}{n}"))
+            return rng.choice(
+                (
+                    f"({a}) {x}-{n}",
+                    f"+1-{a}-{x}-{n}",
+                    f"{a}.{x}.{n}",
+                    f"+1 {a} {x} {n}",
+                    f"{a}-{x}-{n}",
+                    f"{a}{x}{n}",
+                )
+            )
         if c.country.iso == "FR":
-            grouped = " ".join(sub[i:i + 2] for i in range(0, len(sub), 2))
-            return rng.choice((f"+33 {area} {grouped}", f"0{area} {grouped}", f"0{area}{sub}",
-                               f"+33 (0){area} {grouped}"))
+            grouped = " ".join(sub[i : i + 2] for i in range(0, len(sub), 2))
+            return rng.choice(
+                (f"+33 {area} {grouped}", f"0{area} {grouped}", f"0{area}{sub}", f"+33 (0){area} {grouped}")
+            )
         forms = [f"+{cc} {area} {sub}", f"+{cc}{area}{sub}", f"00{cc} {area} {sub}"]
         if trunk:
-            forms += [f"{trunk}{area} {sub}", f"{trunk}{area}/{sub}", f"+{cc} ({trunk}){area} {sub}",
-                      f"{trunk}{area}-{sub}"]
+            forms += [
+                f"{trunk}{area} {sub}",
+                f"{trunk}{area}/{sub}",
+                f"+{cc} ({trunk}){area} {sub}",
+                f"{trunk}{area}-{sub}",
+            ]
         return rng.choice(forms)
 
     @staticmethod
@@ -586,7 +929,7 @@ class _Generator:
         if p < (0.72 if crm else 0.97):
             if prefix == "CHE":  # the Swiss UID as printed on invoices
                 return f"CHE-{rest[:3]}.{rest[3:6]}.{rest[6:]} MWST"
-            return f"{prefix} " + " ".join(rest[i:i + 3] for i in range(0, len(rest), 3))
+            return f"{prefix} " + " ".join(rest[i : i + 3] for i in range(0, len(rest), 3))
         if p < 0.85 or not crm:
             return rest
         if p < 0.92:
@@ -614,7 +957,8 @@ class _Generator:
             "Id": record_id,
             "IsDeleted": False,
             "Name": self._name_variant(rng, c, crm=True),
-            "Type": rng.choice(("Customer - Direct", "Customer - Channel")) if c.in_sap and rng.random() < 0.8
+            "Type": rng.choice(("Customer - Direct", "Customer - Channel"))
+            if c.in_sap and rng.random() < 0.8
             else rng.choice(("Prospect", "Prospect", "Other", "Customer - Direct")),
         }
         if rng.random() > miss:
@@ -653,16 +997,33 @@ class _Generator:
         members = [c for c in companies if c.in_sap]
         picks += [(rng.choice(members), True) for _ in range(self._dup_sap)]
         rng.shuffle(picks)
-        sets: dict[str, list[dict]] = {name: [] for name in (
-            "A_BusinessPartner", "A_BusinessPartnerAddress", "A_AddressEmailAddress", "A_AddressPhoneNumber",
-            "A_BusinessPartnerRole", "A_BusinessPartnerTaxNumber", "A_Customer", "A_CustomerSalesArea")}
+        sets: dict[str, list[dict]] = {
+            name: []
+            for name in (
+                "A_BusinessPartner",
+                "A_BusinessPartnerAddress",
+                "A_AddressEmailAddress",
+                "A_AddressPhoneNumber",
+                "A_BusinessPartnerRole",
+                "A_BusinessPartnerTaxNumber",
+                "A_Customer",
+                "A_CustomerSalesArea",
+            )
+        }
         self.partner_info: dict[str, tuple[str, str, str]] = {}  # BP -> (sales org, currency, payment terms)
         for number, (c, dup) in enumerate(picks):
             self._partner(rng, str(BP_NUMBER_START + number), str(ADDRESS_ID_START + number), c, dup, sets)
         return sets
 
-    def _partner(self, rng: random.Random, bp: str, address_id: str, c: _Company, dup: bool,
-                 sets: dict[str, list[dict]]) -> None:
+    def _partner(
+        self,
+        rng: random.Random,
+        bp: str,
+        address_id: str,
+        c: _Company,
+        dup: bool,
+        sets: dict[str, list[dict]],
+    ) -> None:
         country = c.country
         c.sap_ids.append(bp)
         created, modified = self._stamps(rng, 2500)
@@ -679,31 +1040,33 @@ class _Generator:
             name1, name2 = name[:cut], _cut(name[cut:].strip(), 40)
         full = _cut(f"{name1} {name2}".strip(), 80)
         search = _cut(c.slug.split("-")[0].upper(), 20)
-        sets["A_BusinessPartner"].append({
-            "BusinessPartner": bp,
-            "Customer": bp,
-            "BusinessPartnerCategory": "2",
-            "BusinessPartnerFullName": full,
-            "BusinessPartnerName": full,
-            "BusinessPartnerGrouping": rng.choice(("BP02", "BP02", "BP02", "Z001")),
-            "BusinessPartnerUUID": _guid(rng),
-            "OrganizationBPName1": _cut(name1, 40),
-            "OrganizationBPName2": name2,
-            "SearchTerm1": search,
-            "SearchTerm2": _cut(c.city.upper(), 20) if rng.random() < 0.4 else "",
-            "Language": country.language,
-            "CorrespondenceLanguage": country.language,
-            "LegalForm": c.legal[1] if rng.random() < 0.7 else "",
-            "IsNaturalPerson": "",
-            "BusinessPartnerIsBlocked": False,
-            "IsMarkedForArchiving": False,
-            "CreatedByUser": user,
-            "CreationDate": _sap_date(created),
-            "CreationTime": _sap_time(created),
-            "LastChangedByUser": rng.choice(_SAP_USERS) if changed else "",
-            "LastChangeDate": _sap_date(modified) if changed else None,
-            "LastChangeTime": _sap_time(modified) if changed else "PT00H00M00S",
-        })
+        sets["A_BusinessPartner"].append(
+            {
+                "BusinessPartner": bp,
+                "Customer": bp,
+                "BusinessPartnerCategory": "2",
+                "BusinessPartnerFullName": full,
+                "BusinessPartnerName": full,
+                "BusinessPartnerGrouping": rng.choice(("BP02", "BP02", "BP02", "Z001")),
+                "BusinessPartnerUUID": _guid(rng),
+                "OrganizationBPName1": _cut(name1, 40),
+                "OrganizationBPName2": name2,
+                "SearchTerm1": search,
+                "SearchTerm2": _cut(c.city.upper(), 20) if rng.random() < 0.4 else "",
+                "Language": country.language,
+                "CorrespondenceLanguage": country.language,
+                "LegalForm": c.legal[1] if rng.random() < 0.7 else "",
+                "IsNaturalPerson": "",
+                "BusinessPartnerIsBlocked": False,
+                "IsMarkedForArchiving": False,
+                "CreatedByUser": user,
+                "CreationDate": _sap_date(created),
+                "CreationTime": _sap_time(created),
+                "LastChangedByUser": rng.choice(_SAP_USERS) if changed else "",
+                "LastChangeDate": _sap_date(modified) if changed else None,
+                "LastChangeTime": _sap_time(modified) if changed else "PT00H00M00S",
+            }
+        )
         if rng.random() < 0.05:  # legacy migration: house number left inside the street
             street, house = _cut(self._street_variant(rng, c).replace("\n", " "), 60), ""
         elif country.iso == "FR":
@@ -711,67 +1074,94 @@ class _Generator:
         else:
             street, house = c.street, c.house
         region = country.regions[c.region][0] if c.region >= 0 and rng.random() > 0.1 else ""
-        sets["A_BusinessPartnerAddress"].append({
-            "BusinessPartner": bp,
-            "AddressID": address_id,
-            "ValidityStartDate": _sap_timestamp(created - created % _DAY),
-            "ValidityEndDate": _SAP_END_OF_TIME_TS,
-            "AddressUUID": _guid(rng),
-            "AddressTimeZone": country.time_zone,
-            "CityName": c.city,
-            "Country": country.iso,
-            "FullName": full,
-            "HouseNumber": house,
-            "Language": country.language,
-            "PostalCode": self._postal_variant(rng, c, crm=False),
-            "Region": region,
-            "StreetName": street,
-        })
+        sets["A_BusinessPartnerAddress"].append(
+            {
+                "BusinessPartner": bp,
+                "AddressID": address_id,
+                "ValidityStartDate": _sap_timestamp(created - created % _DAY),
+                "ValidityEndDate": _SAP_END_OF_TIME_TS,
+                "AddressUUID": _guid(rng),
+                "AddressTimeZone": country.time_zone,
+                "CityName": c.city,
+                "Country": country.iso,
+                "FullName": full,
+                "HouseNumber": house,
+                "Language": country.language,
+                "PostalCode": self._postal_variant(rng, c, crm=False),
+                "Region": region,
+                "StreetName": street,
+            }
+        )
         if rng.random() > (0.2 if dup else 0.1):
-            national = (f"{c.phone_area}-{c.phone_sub[:3]}-{c.phone_sub[3:]}" if country.phone_cc == "1"
-                        else f"{country.trunk}{c.phone_area} {c.phone_sub}")
-            sets["A_AddressPhoneNumber"].append({
-                "AddressID": address_id, "Person": "", "OrdinalNumber": "1",
-                "DestinationLocationCountry": country.iso, "IsDefaultPhoneNumber": True,
-                "PhoneNumber": national, "PhoneNumberExtension": "",
-                "InternationalPhoneNumber": f"+{country.phone_cc}{c.phone_area}{c.phone_sub}",
-                "PhoneNumberType": "1",
-            })
+            national = (
+                f"{c.phone_area}-{c.phone_sub[:3]}-{c.phone_sub[3:]}"
+                if country.phone_cc == "1"
+                else f"{country.trunk}{c.phone_area} {c.phone_sub}"
+            )
+            sets["A_AddressPhoneNumber"].append(
+                {
+                    "AddressID": address_id,
+                    "Person": "",
+                    "OrdinalNumber": "1",
+                    "DestinationLocationCountry": country.iso,
+                    "IsDefaultPhoneNumber": True,
+                    "PhoneNumber": national,
+                    "PhoneNumberExtension": "",
+                    "InternationalPhoneNumber": f"+{country.phone_cc}{c.phone_area}{c.phone_sub}",
+                    "PhoneNumberType": "1",
+                }
+            )
         if rng.random() > 0.15:
             locals_ = _EMAIL_LOCALS["DE" if country.language == "DE" else "EN"]
             domain = c.domain if rng.random() > 0.05 else f"{c.domain.split('.')[0]}-group.com"
             email = f"{rng.choice(locals_)}@{domain}"
-            sets["A_AddressEmailAddress"].append({
-                "AddressID": address_id, "Person": "", "OrdinalNumber": "1", "IsDefaultEmailAddress": True,
-                "EmailAddress": email, "SearchEmailAddress": _cut(email.upper(), 20),
-            })
+            sets["A_AddressEmailAddress"].append(
+                {
+                    "AddressID": address_id,
+                    "Person": "",
+                    "OrdinalNumber": "1",
+                    "IsDefaultEmailAddress": True,
+                    "EmailAddress": email,
+                    "SearchEmailAddress": _cut(email.upper(), 20),
+                }
+            )
         for role in ("FLCU00", "FLCU01") if rng.random() < 0.9 else ("FLCU00",):
-            sets["A_BusinessPartnerRole"].append({
-                "BusinessPartner": bp, "BusinessPartnerRole": role,
-                "ValidFrom": _sap_timestamp(created), "ValidTo": _SAP_END_OF_TIME_TS,
-            })
+            sets["A_BusinessPartnerRole"].append(
+                {
+                    "BusinessPartner": bp,
+                    "BusinessPartnerRole": role,
+                    "ValidFrom": _sap_timestamp(created),
+                    "ValidTo": _SAP_END_OF_TIME_TS,
+                }
+            )
         vat = None
         if c.vat and rng.random() > (0.25 if dup else 0.1):
             vat = self._vat_variant(rng, c.vat, crm=False)
-            sets["A_BusinessPartnerTaxNumber"].append({
-                "BusinessPartner": bp, "BPTaxType": country.tax_type, "BPTaxNumber": vat,
-                "BPTaxLongNumber": "",
-            })
+            sets["A_BusinessPartnerTaxNumber"].append(
+                {
+                    "BusinessPartner": bp,
+                    "BPTaxType": country.tax_type,
+                    "BPTaxNumber": vat,
+                    "BPTaxLongNumber": "",
+                }
+            )
         blocked = rng.random() < 0.02
-        sets["A_Customer"].append({
-            "Customer": bp,
-            "CustomerName": _cut(name, 80),
-            "CustomerFullName": _cut(name, 220),
-            "CustomerAccountGroup": "CUST",
-            "CreatedByUser": user,
-            "CreationDate": _sap_date(created),
-            "OrderIsBlockedForCustomer": "01" if blocked else "",
-            "DeliveryIsBlocked": "",
-            "BillingIsBlockedForCustomer": "",
-            "PostingIsBlocked": False,
-            "DeletionIndicator": False,
-            "VATRegistration": vat if vat and country.iso != "US" and rng.random() < 0.6 else "",
-        })
+        sets["A_Customer"].append(
+            {
+                "Customer": bp,
+                "CustomerName": _cut(name, 80),
+                "CustomerFullName": _cut(name, 220),
+                "CustomerAccountGroup": "CUST",
+                "CreatedByUser": user,
+                "CreationDate": _sap_date(created),
+                "OrderIsBlockedForCustomer": "01" if blocked else "",
+                "DeliveryIsBlocked": "",
+                "BillingIsBlockedForCustomer": "",
+                "PostingIsBlocked": False,
+                "DeletionIndicator": False,
+                "VATRegistration": vat if vat and country.iso != "US" and rng.random() < 0.6 else "",
+            }
+        )
         areas = [(country.sales_org, country.currency)]
         if rng.random() < 0.1:
             extra = "1710" if country.sales_org != "1710" else "1010"
@@ -779,15 +1169,26 @@ class _Generator:
         terms = rng.choice(_PAYMENT_TERMS)
         self.partner_info[bp] = (areas[0][0], areas[0][1], terms)
         for sales_org, currency in areas:
-            sets["A_CustomerSalesArea"].append({
-                "Customer": bp, "SalesOrganization": sales_org, "DistributionChannel": "10", "Division": "00",
-                "Currency": currency, "CustomerPaymentTerms": terms, "CustomerPricingProcedure": "01",
-                "CustomerGroup": "01", "CustomerAccountAssignmentGroup": "01", "DeliveryPriority": "02",
-                "ShippingCondition": "01", "IncotermsClassification": (inco := rng.choice(_INCOTERMS)),
-                "IncotermsLocation1": _cut(c.city, 70) if inco != "EXW" else "Walldorf",
-                "OrderIsBlockedForCustomer": "01" if blocked else "", "DeletionIndicator": False,
-                "PartialDeliveryIsAllowed": "",
-            })
+            sets["A_CustomerSalesArea"].append(
+                {
+                    "Customer": bp,
+                    "SalesOrganization": sales_org,
+                    "DistributionChannel": "10",
+                    "Division": "00",
+                    "Currency": currency,
+                    "CustomerPaymentTerms": terms,
+                    "CustomerPricingProcedure": "01",
+                    "CustomerGroup": "01",
+                    "CustomerAccountAssignmentGroup": "01",
+                    "DeliveryPriority": "02",
+                    "ShippingCondition": "01",
+                    "IncotermsClassification": (inco := rng.choice(_INCOTERMS)),
+                    "IncotermsLocation1": _cut(c.city, 70) if inco != "EXW" else "Walldorf",
+                    "OrderIsBlockedForCustomer": "01" if blocked else "",
+                    "DeletionIndicator": False,
+                    "PartialDeliveryIsAllowed": "",
+                }
+            )
 
     def link_accounts(self, companies: list[_Company], accounts: list[dict], rng: random.Random) -> None:
         """Some CRM accounts were linked to their SAP customer by hand, sometimes in the padded form."""
@@ -804,8 +1205,9 @@ class _Generator:
     # ---- products and prices
     def products(self, rng: random.Random) -> None:
         n = self.o.products
-        sap: dict[str, list[dict]] = {s: [] for s in ("A_Product", "A_ProductDescription", "A_ProductSales",
-                                                      "A_ProductSalesDelivery")}
+        sap: dict[str, list[dict]] = {
+            s: [] for s in ("A_Product", "A_ProductDescription", "A_ProductSales", "A_ProductSalesDelivery")
+        }
         pricing: dict[str, list[dict]] = {"A_SlsPrcgConditionRecord": [], "A_SlsPrcgCndnRecdValidity": []}
         self.product_info: list[dict[str, Any]] = []
         names_seen: set[str] = set()
@@ -829,35 +1231,60 @@ class _Generator:
             created, modified = self._stamps(rng, 1500)
             deleted = rng.random() < 0.04
             group = {"FERT": "P00", "HAWA": "L00", "DIEN": "S00"}[kind] + str(rng.randint(1, 5))
-            sap["A_Product"].append({
-                "Product": product, "ProductType": kind,
-                "CrossPlantStatus": "02" if rng.random() < 0.04 else "",
-                "CreationDate": _sap_date(created), "CreatedByUser": rng.choice(_SAP_USERS),
-                "LastChangeDate": _sap_date(modified), "LastChangedByUser": rng.choice(_SAP_USERS),
-                "LastChangeDateTime": _sap_timestamp(modified), "IsMarkedForDeletion": deleted,
-                "ProductGroup": group, "BaseUnit": unit, "Division": "00",
-                "ItemCategoryGroup": "LEIS" if kind == "DIEN" else "NORM", "IndustrySector": "M",
-                "GrossWeight": _dec(0 if kind == "DIEN" else rng.uniform(0.1, 40), 3),
-                "NetWeight": _dec(0, 3), "WeightUnit": "" if kind == "DIEN" else "KG",
-            })
+            sap["A_Product"].append(
+                {
+                    "Product": product,
+                    "ProductType": kind,
+                    "CrossPlantStatus": "02" if rng.random() < 0.04 else "",
+                    "CreationDate": _sap_date(created),
+                    "CreatedByUser": rng.choice(_SAP_USERS),
+                    "LastChangeDate": _sap_date(modified),
+                    "LastChangedByUser": rng.choice(_SAP_USERS),
+                    "LastChangeDateTime": _sap_timestamp(modified),
+                    "IsMarkedForDeletion": deleted,
+                    "ProductGroup": group,
+                    "BaseUnit": unit,
+                    "Division": "00",
+                    "ItemCategoryGroup": "LEIS" if kind == "DIEN" else "NORM",
+                    "IndustrySector": "M",
+                    "GrossWeight": _dec(0 if kind == "DIEN" else rng.uniform(0.1, 40), 3),
+                    "NetWeight": _dec(0, 3),
+                    "WeightUnit": "" if kind == "DIEN" else "KG",
+                }
+            )
             sap["A_Product"][-1]["NetWeight"] = _dec(float(sap["A_Product"][-1]["GrossWeight"]) * 0.9, 3)
-            sap["A_ProductDescription"].append({"Product": product, "Language": "EN",
-                                                "ProductDescription": en})
+            sap["A_ProductDescription"].append(
+                {"Product": product, "Language": "EN", "ProductDescription": en}
+            )
             if rng.random() < 0.85:
-                sap["A_ProductDescription"].append({"Product": product, "Language": "DE",
-                                                    "ProductDescription": _cut(de, 40)})
-            sap["A_ProductSales"].append({"Product": product, "SalesStatus": "" if not deleted else "03",
-                                          "TaxClassification": "1", "TransportationGroup": "0001"})
+                sap["A_ProductDescription"].append(
+                    {"Product": product, "Language": "DE", "ProductDescription": _cut(de, 40)}
+                )
+            sap["A_ProductSales"].append(
+                {
+                    "Product": product,
+                    "SalesStatus": "" if not deleted else "03",
+                    "TaxClassification": "1",
+                    "TransportationGroup": "0001",
+                }
+            )
             price_eur = round(rng.uniform(20, 80) if kind == "DIEN" else rng.lognormvariate(4.5, 1.1) + 5, 2)
             prices: dict[str, float] = {}
             for currency, sales_org in _SALES_ORGS.items():
                 if currency != "EUR" and rng.random() < (0.2 if currency != "USD" else 0.75):
                     continue
-                sap["A_ProductSalesDelivery"].append({
-                    "Product": product, "ProductSalesOrg": sales_org, "ProductDistributionChnl": "10",
-                    "ItemCategoryGroup": sap["A_Product"][-1]["ItemCategoryGroup"], "SalesMeasureUnit": unit,
-                    "ProductSalesStatus": "", "SupplyingPlant": sales_org, "IsMarkedForDeletion": False,
-                })
+                sap["A_ProductSalesDelivery"].append(
+                    {
+                        "Product": product,
+                        "ProductSalesOrg": sales_org,
+                        "ProductDistributionChnl": "10",
+                        "ItemCategoryGroup": sap["A_Product"][-1]["ItemCategoryGroup"],
+                        "SalesMeasureUnit": unit,
+                        "ProductSalesStatus": "",
+                        "SupplyingPlant": sales_org,
+                        "IsMarkedForDeletion": False,
+                    }
+                )
                 price = round(price_eur * _FX[currency], 2)
                 prices[currency] = price
                 windows = []
@@ -875,27 +1302,57 @@ class _Generator:
                     record_no += 1
                     cond = f"{record_no:010d}"
                     end = _sap_date(valid_to) if valid_to is not None else _SAP_END_OF_TIME_DATE
-                    pricing["A_SlsPrcgConditionRecord"].append({
-                        "ConditionRecord": cond, "ConditionSequentialNumber": "01", "ConditionTable": "304",
-                        "ConditionApplication": "V", "ConditionType": "PR00",
-                        "ConditionValidityStartDate": _sap_date(valid_from), "ConditionValidityEndDate": end,
-                        "CreatedByUser": rng.choice(_SAP_USERS),
-                        "CreationDate": _sap_date(valid_from - 5 * _DAY),
-                        "ConditionCalculationType": "C", "ConditionRateValue": _dec(rate, 3),
-                        "ConditionRateValueUnit": currency, "ConditionQuantity": "1",
-                        "ConditionQuantityUnit": unit, "ConditionToBaseQtyNmrtr": "1",
-                        "ConditionToBaseQtyDnmntr": "1", "BaseUnit": unit, "ConditionIsDeleted": False,
-                        "ConditionReleaseStatus": "",
-                    })
-                    pricing["A_SlsPrcgCndnRecdValidity"].append({
-                        "ConditionRecord": cond, "ConditionValidityEndDate": end,
-                        "ConditionValidityStartDate": _sap_date(valid_from), "ConditionApplication": "V",
-                        "ConditionType": "PR00", "SalesOrganization": sales_org, "DistributionChannel": "10",
-                        "Material": product, "Customer": "", "Division": "",
-                    })
-            self.product_info.append({"product": product, "kind": kind, "en": en, "de": de, "unit": unit,
-                                      "deleted": deleted, "prices": prices, "created": created,
-                                      "modified": modified, "sf_ids": []})
+                    pricing["A_SlsPrcgConditionRecord"].append(
+                        {
+                            "ConditionRecord": cond,
+                            "ConditionSequentialNumber": "01",
+                            "ConditionTable": "304",
+                            "ConditionApplication": "V",
+                            "ConditionType": "PR00",
+                            "ConditionValidityStartDate": _sap_date(valid_from),
+                            "ConditionValidityEndDate": end,
+                            "CreatedByUser": rng.choice(_SAP_USERS),
+                            "CreationDate": _sap_date(valid_from - 5 * _DAY),
+                            "ConditionCalculationType": "C",
+                            "ConditionRateValue": _dec(rate, 3),
+                            "ConditionRateValueUnit": currency,
+                            "ConditionQuantity": "1",
+                            "ConditionQuantityUnit": unit,
+                            "ConditionToBaseQtyNmrtr": "1",
+                            "ConditionToBaseQtyDnmntr": "1",
+                            "BaseUnit": unit,
+                            "ConditionIsDeleted": False,
+                            "ConditionReleaseStatus": "",
+                        }
+                    )
+                    pricing["A_SlsPrcgCndnRecdValidity"].append(
+                        {
+                            "ConditionRecord": cond,
+                            "ConditionValidityEndDate": end,
+                            "ConditionValidityStartDate": _sap_date(valid_from),
+                            "ConditionApplication": "V",
+                            "ConditionType": "PR00",
+                            "SalesOrganization": sales_org,
+                            "DistributionChannel": "10",
+                            "Material": product,
+                            "Customer": "",
+                            "Division": "",
+                        }
+                    )
+            self.product_info.append(
+                {
+                    "product": product,
+                    "kind": kind,
+                    "en": en,
+                    "de": de,
+                    "unit": unit,
+                    "deleted": deleted,
+                    "prices": prices,
+                    "created": created,
+                    "modified": modified,
+                    "sf_ids": [],
+                }
+            )
         self.data.sap[PRODUCT_SERVICE] = sap
         self.data.sap[PRICING_SERVICE] = pricing
 
@@ -904,11 +1361,19 @@ class _Generator:
         std_id = make_id("01s", 1)
         self.standard_pricebook = std_id
         stamp = _sf_datetime(_REF - 1200 * _DAY)
-        self.data.salesforce["Pricebook2"] = [{
-            "Id": std_id, "IsDeleted": False, "Name": "Standard Price Book", "IsActive": True,
-            "IsArchived": False, "IsStandard": True, "CreatedDate": stamp, "LastModifiedDate": stamp,
-            "SystemModstamp": stamp,
-        }]
+        self.data.salesforce["Pricebook2"] = [
+            {
+                "Id": std_id,
+                "IsDeleted": False,
+                "Name": "Standard Price Book",
+                "IsActive": True,
+                "IsArchived": False,
+                "IsStandard": True,
+                "CreatedDate": stamp,
+                "LastModifiedDate": stamp,
+                "SystemModstamp": stamp,
+            }
+        ]
         rows: list[tuple[dict[str, Any] | None, str, str, float, bool]] = []  # (info, code, name, price, dup)
         for info in self.product_info:
             if rng.random() < 0.85:
@@ -934,14 +1399,22 @@ class _Generator:
             active = not info["deleted"] if info else True
             if info and info["deleted"] and rng.random() < 0.5:
                 active = True  # the CRM copy missed the deletion flag
-            products.append({
-                "Id": pid, "Name": name, "ProductCode": code, "IsActive": active,
-                "Family": _TYPE_TO_FAMILY[info["kind"]] if info else "Services",
-                "QuantityUnitOfMeasure": _UNIT_TO_SF[unit], "IsDeleted": False, "IsArchived": False,
-                "Description": info["de"] if info and rng.random() < 0.2 else None,
-                "CreatedDate": _sf_datetime(created), "LastModifiedDate": _sf_datetime(modified),
-                "SystemModstamp": _sf_datetime(modified),
-            })
+            products.append(
+                {
+                    "Id": pid,
+                    "Name": name,
+                    "ProductCode": code,
+                    "IsActive": active,
+                    "Family": _TYPE_TO_FAMILY[info["kind"]] if info else "Services",
+                    "QuantityUnitOfMeasure": _UNIT_TO_SF[unit],
+                    "IsDeleted": False,
+                    "IsArchived": False,
+                    "Description": info["de"] if info and rng.random() < 0.2 else None,
+                    "CreatedDate": _sf_datetime(created),
+                    "LastModifiedDate": _sf_datetime(modified),
+                    "SystemModstamp": _sf_datetime(modified),
+                }
+            )
             if products[-1]["Description"] is None:
                 del products[-1]["Description"]
             if info:
@@ -952,19 +1425,29 @@ class _Generator:
                 continue
             list_price = price if rng.random() > 0.1 else round(price * 0.95, 2)  # some stale list prices
             eid = make_id("01u", len(entries) + 1)
-            entries.append({
-                "Id": eid, "Pricebook2Id": std_id, "Product2Id": pid, "UnitPrice": list_price,
-                "IsActive": active, "UseStandardPrice": False, "IsDeleted": False, "IsArchived": False,
-                "CreatedDate": _sf_datetime(created), "LastModifiedDate": _sf_datetime(modified),
-                "SystemModstamp": _sf_datetime(modified),
-            })
+            entries.append(
+                {
+                    "Id": eid,
+                    "Pricebook2Id": std_id,
+                    "Product2Id": pid,
+                    "UnitPrice": list_price,
+                    "IsActive": active,
+                    "UseStandardPrice": False,
+                    "IsDeleted": False,
+                    "IsArchived": False,
+                    "CreatedDate": _sf_datetime(created),
+                    "LastModifiedDate": _sf_datetime(modified),
+                    "SystemModstamp": _sf_datetime(modified),
+                }
+            )
             self.entries.append((eid, pid, list_price, info))
         self.data.salesforce["Product2"] = products
         self.data.salesforce["PricebookEntry"] = entries
 
     # ---- contacts
-    def contacts(self, accounts: list[dict], companies_by_sf: dict[str, _Company],
-                 rng: random.Random) -> list[dict]:
+    def contacts(
+        self, accounts: list[dict], companies_by_sf: dict[str, _Company], rng: random.Random
+    ) -> list[dict]:
         out = []
         for number in range(1, len(accounts) // 10 + 1):
             account = rng.choice(accounts)
@@ -973,15 +1456,20 @@ class _Generator:
             first, last = rng.choice(pools.first_names), rng.choice(pools.last_names)
             created, modified = self._stamps(rng)
             rec = {
-                "Id": make_id("003", number), "IsDeleted": False, "AccountId": account["Id"],
-                "FirstName": _cut(first, 40), "LastName": _cut(last, 80),
+                "Id": make_id("003", number),
+                "IsDeleted": False,
+                "AccountId": account["Id"],
+                "FirstName": _cut(first, 40),
+                "LastName": _cut(last, 80),
                 "Name": _cut(f"{first} {last}", 121),
                 "Salutation": rng.choice(("Mr.", "Ms.", "Dr.", "")) or None,
                 "Title": rng.choice(_TITLES),
                 "Email": f"{_ascii_slug(first)}.{_ascii_slug(last)}@{c.domain}".replace("-", ""),
                 "Phone": self._phone_variant(rng, c),
-                "MailingCity": c.city, "MailingCountry": self._weighted(rng, c.country.names),
-                "CreatedDate": _sf_datetime(created), "LastModifiedDate": _sf_datetime(modified),
+                "MailingCity": c.city,
+                "MailingCountry": self._weighted(rng, c.country.names),
+                "CreatedDate": _sf_datetime(created),
+                "LastModifiedDate": _sf_datetime(modified),
                 "SystemModstamp": _sf_datetime(modified),
             }
             out.append({k: v for k, v in rec.items() if v is not None})
@@ -991,8 +1479,11 @@ class _Generator:
     def orders(self, accounts: list[dict], companies_by_sf: dict[str, _Company], rng: random.Random) -> None:
         n = self.o.orders
         sf_orders, sf_items, truth = [], [], []
-        so_sets: dict[str, list[dict]] = {"A_SalesOrder": [], "A_SalesOrderItem": [],
-                                          "A_SalesOrderHeaderPartner": []}
+        so_sets: dict[str, list[dict]] = {
+            "A_SalesOrder": [],
+            "A_SalesOrderItem": [],
+            "A_SalesOrderHeaderPartner": [],
+        }
         usable_entries = [e for e in self.entries if e[3] is None or not e[3]["deleted"]]
         item_no = 0
         sap_no = 0
@@ -1016,25 +1507,41 @@ class _Generator:
                 qty = float(rng.choice((1, 1, 2, 3, 5, 10, 12, 20, 25, 50)))
                 lines.append((eid, pid, price, info, qty))
                 total += qty * price
-                sf_items.append({
-                    "Id": make_id("802", item_no), "IsDeleted": False, "OrderId": oid,
-                    "PricebookEntryId": eid,
-                    "Product2Id": pid, "Quantity": qty, "UnitPrice": price, "ListPrice": price,
-                    "TotalPrice": round(qty * price, 2), "OrderItemNumber": f"{item_no:010d}",
-                    "CreatedDate": _sf_datetime(created), "LastModifiedDate": _sf_datetime(modified),
-                    "SystemModstamp": _sf_datetime(modified),
-                })
+                sf_items.append(
+                    {
+                        "Id": make_id("802", item_no),
+                        "IsDeleted": False,
+                        "OrderId": oid,
+                        "PricebookEntryId": eid,
+                        "Product2Id": pid,
+                        "Quantity": qty,
+                        "UnitPrice": price,
+                        "ListPrice": price,
+                        "TotalPrice": round(qty * price, 2),
+                        "OrderItemNumber": f"{item_no:010d}",
+                        "CreatedDate": _sf_datetime(created),
+                        "LastModifiedDate": _sf_datetime(modified),
+                        "SystemModstamp": _sf_datetime(modified),
+                    }
+                )
             order: dict[str, Any] = {
-                "Id": oid, "IsDeleted": False, "AccountId": account["Id"],
-                "Pricebook2Id": self.standard_pricebook, "EffectiveDate": _iso_date(effective),
+                "Id": oid,
+                "IsDeleted": False,
+                "AccountId": account["Id"],
+                "Pricebook2Id": self.standard_pricebook,
+                "EffectiveDate": _iso_date(effective),
                 "Status": "Activated" if activated else "Draft",
                 "StatusCode": "Activated" if activated else "Draft",
-                "IsReductionOrder": False, "OrderNumber": order_number, "TotalAmount": round(total, 2),
+                "IsReductionOrder": False,
+                "OrderNumber": order_number,
+                "TotalAmount": round(total, 2),
                 "PoNumber": f"PO-{rng.randint(10000, 99999)}" if rng.random() < 0.6 else None,
-                "BillingStreet": account.get("BillingStreet"), "BillingCity": account.get("BillingCity"),
+                "BillingStreet": account.get("BillingStreet"),
+                "BillingCity": account.get("BillingCity"),
                 "BillingPostalCode": account.get("BillingPostalCode"),
                 "BillingCountry": account.get("BillingCountry"),
-                "CreatedDate": _sf_datetime(created), "LastModifiedDate": _sf_datetime(modified),
+                "CreatedDate": _sf_datetime(created),
+                "LastModifiedDate": _sf_datetime(modified),
                 "SystemModstamp": _sf_datetime(modified),
             }
             sap_order = None
@@ -1042,9 +1549,16 @@ class _Generator:
                 sap_no += 1
                 sap_order = str(sap_no)
                 status = rng.choice(("A", "B", "C"))
-                self._sales_order(rng, so_sets, sap_order, rng.choice(c.sap_ids), created,
-                                  [(line[3], line[4]) for line in lines],
-                                  order.get("PoNumber") or order_number, status)
+                self._sales_order(
+                    rng,
+                    so_sets,
+                    sap_order,
+                    rng.choice(c.sap_ids),
+                    created,
+                    [(line[3], line[4]) for line in lines],
+                    order.get("PoNumber") or order_number,
+                    status,
+                )
                 order["SAP_Order_Number__c"] = sap_order
                 order["SAP_Order_Status__c"] = _SAP_STATUS_TEXT[status]
                 order["SAP_Delivery_Status__c"] = _SAP_STATUS_TEXT[status]
@@ -1057,16 +1571,33 @@ class _Generator:
             sap_no += 1
             created = _REF - rng.randint(1, 120) * _DAY + rng.randint(8 * 3600, 17 * 3600)
             lines = [(rng.choice(live_products), float(rng.randint(1, 40))) for _ in range(rng.randint(1, 3))]
-            self._sales_order(rng, so_sets, str(sap_no), rng.choice(partners), created, lines,
-                              f"{rng.randint(4500000000, 4599999999)}", rng.choice(("A", "B", "C")))
+            self._sales_order(
+                rng,
+                so_sets,
+                str(sap_no),
+                rng.choice(partners),
+                created,
+                lines,
+                f"{rng.randint(4500000000, 4599999999)}",
+                rng.choice(("A", "B", "C")),
+            )
             truth.append({"salesforce": None, "sap": str(sap_no)})
         self.data.salesforce["Order"] = sf_orders
         self.data.salesforce["OrderItem"] = sf_items
         self.data.sap[ORDER_SERVICE] = so_sets
         self.truth["orders"] = truth
 
-    def _sales_order(self, rng: random.Random, sets: dict[str, list[dict]], so: str, customer: str,
-                     created: int, lines: list[tuple[dict[str, Any], float]], po: str, status: str) -> None:
+    def _sales_order(
+        self,
+        rng: random.Random,
+        sets: dict[str, list[dict]],
+        so: str,
+        customer: str,
+        created: int,
+        lines: list[tuple[dict[str, Any], float]],
+        po: str,
+        status: str,
+    ) -> None:
         sales_org, currency, terms = self.partner_info[customer]
         modified = min(_REF - 60, created + rng.randint(0, 30) * _DAY)
         total = 0.0
@@ -1074,33 +1605,59 @@ class _Generator:
             price = info["prices"].get(currency) or round(info["prices"]["EUR"] * _FX[currency], 2)
             net = round(price * qty, 2)
             total += net
-            sets["A_SalesOrderItem"].append({
-                "SalesOrder": so, "SalesOrderItem": str(position * 10), "HigherLevelItem": "",
-                "SalesOrderItemCategory": "TAD" if info["kind"] == "DIEN" else "TAN",
-                "SalesOrderItemText": _cut(info["en"], 40), "Material": info["product"],
-                "RequestedQuantity": _dec(qty, 3), "RequestedQuantityUnit": info["unit"],
-                "TransactionCurrency": currency, "NetAmount": _dec(net, 3),
-                "MaterialGroup": "", "PricingDate": _sap_date(created),
-                "SDProcessStatus": status, "DeliveryStatus": status,
-                "OrderRelatedBillingStatus": "C" if status == "C" else "",
-            })
-        sets["A_SalesOrder"].append({
-            "SalesOrder": so, "SalesOrderType": "OR", "SalesOrganization": sales_org,
-            "DistributionChannel": "10",
-            "OrganizationDivision": "00", "SoldToParty": customer, "CreationDate": _sap_date(created),
-            "CreatedByUser": rng.choice(_SAP_USERS), "LastChangeDate": _sap_date(modified),
-            "LastChangeDateTime": _sap_timestamp(modified), "PurchaseOrderByCustomer": _cut(po, 35),
-            "SalesOrderDate": _sap_date(created), "TotalNetAmount": _dec(total, 3),
-            "TransactionCurrency": currency, "PricingDate": _sap_date(created),
-            "RequestedDeliveryDate": _sap_date(created + rng.randint(7, 30) * _DAY),
-            "CustomerPaymentTerms": terms, "IncotermsClassification": "EXW", "IncotermsLocation1": "Walldorf",
-            "OverallSDProcessStatus": status, "OverallDeliveryStatus": status,
-            "OverallTotalDeliveryStatus": status, "OverallOrdReltdBillgStatus": "C" if status == "C" else "",
-            "OverallSDDocumentRejectionSts": "A", "TotalBlockStatus": "", "TotalCreditCheckStatus": "",
-        })
+            sets["A_SalesOrderItem"].append(
+                {
+                    "SalesOrder": so,
+                    "SalesOrderItem": str(position * 10),
+                    "HigherLevelItem": "",
+                    "SalesOrderItemCategory": "TAD" if info["kind"] == "DIEN" else "TAN",
+                    "SalesOrderItemText": _cut(info["en"], 40),
+                    "Material": info["product"],
+                    "RequestedQuantity": _dec(qty, 3),
+                    "RequestedQuantityUnit": info["unit"],
+                    "TransactionCurrency": currency,
+                    "NetAmount": _dec(net, 3),
+                    "MaterialGroup": "",
+                    "PricingDate": _sap_date(created),
+                    "SDProcessStatus": status,
+                    "DeliveryStatus": status,
+                    "OrderRelatedBillingStatus": "C" if status == "C" else "",
+                }
+            )
+        sets["A_SalesOrder"].append(
+            {
+                "SalesOrder": so,
+                "SalesOrderType": "OR",
+                "SalesOrganization": sales_org,
+                "DistributionChannel": "10",
+                "OrganizationDivision": "00",
+                "SoldToParty": customer,
+                "CreationDate": _sap_date(created),
+                "CreatedByUser": rng.choice(_SAP_USERS),
+                "LastChangeDate": _sap_date(modified),
+                "LastChangeDateTime": _sap_timestamp(modified),
+                "PurchaseOrderByCustomer": _cut(po, 35),
+                "SalesOrderDate": _sap_date(created),
+                "TotalNetAmount": _dec(total, 3),
+                "TransactionCurrency": currency,
+                "PricingDate": _sap_date(created),
+                "RequestedDeliveryDate": _sap_date(created + rng.randint(7, 30) * _DAY),
+                "CustomerPaymentTerms": terms,
+                "IncotermsClassification": "EXW",
+                "IncotermsLocation1": "Walldorf",
+                "OverallSDProcessStatus": status,
+                "OverallDeliveryStatus": status,
+                "OverallTotalDeliveryStatus": status,
+                "OverallOrdReltdBillgStatus": "C" if status == "C" else "",
+                "OverallSDDocumentRejectionSts": "A",
+                "TotalBlockStatus": "",
+                "TotalCreditCheckStatus": "",
+            }
+        )
         for function in ("AG", "WE"):  # sold-to and ship-to party
-            sets["A_SalesOrderHeaderPartner"].append({"SalesOrder": so, "PartnerFunction": function,
-                                                      "Customer": customer})
+            sets["A_SalesOrderHeaderPartner"].append(
+                {"SalesOrder": so, "PartnerFunction": function, "Customer": customer}
+            )
 
 
 def generate(options: SeedOptions) -> tuple[SandboxData, dict]:
@@ -1122,14 +1679,18 @@ def generate(options: SeedOptions) -> tuple[SandboxData, dict]:
     gen.orders(accounts, by_sf, _Rng(f"{options.seed}-orders"))
     truth = gen.truth
     truth["customers"] = [
-        {"entity_id": c.entity_id, "name": c.canonical_name, "country": c.country.iso,
-         "salesforce": c.sf_ids, "sap": c.sap_ids}
+        {
+            "entity_id": c.entity_id,
+            "name": c.canonical_name,
+            "country": c.country.iso,
+            "salesforce": c.sf_ids,
+            "sap": c.sap_ids,
+        }
         for c in companies
     ]
-    truth["products"] = (
-        [{"sap": p["product"], "salesforce": p["sf_ids"]} for p in gen.product_info]
-        + [{"sap": None, "salesforce": [pid]} for pid in gen.crm_only_products]
-    )
+    truth["products"] = [{"sap": p["product"], "salesforce": p["sf_ids"]} for p in gen.product_info] + [
+        {"sap": None, "salesforce": [pid]} for pid in gen.crm_only_products
+    ]
     truth["orders"] = truth.pop("orders")  # after customers and products in the file
     return gen.data, truth
 
@@ -1146,6 +1707,7 @@ def write_seed(directory: Path, options: SeedOptions) -> Path:
 
 def _truth_json(truth: dict[str, Any]) -> str:
     """Compact JSON with one list entry per line: small, fast, and readable in a diff."""
+
     def dump(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 

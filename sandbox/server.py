@@ -27,7 +27,9 @@ class ServerHandle:
         self.thread.join(timeout)
 
 
-def serve(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, tls: TlsFiles | None = None) -> ServerHandle:
+def serve(
+    app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, tls: TlsFiles | None = None
+) -> ServerHandle:
     """Start ``app`` on ``host:port`` (0 picks a free port) and return once it accepts connections."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -47,7 +49,9 @@ def serve(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, tls: TlsFiles
         lifespan="off",
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"sandbox:{port}")
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"sandbox:{port}"
+    )
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from mdm.store.db import DATABASE_URL_ENV, make_engine, session_factory, upgrade_database
 from mdm.store.models import Base
 
-
 # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment override a session's own
 # ``verify``. Some machines set them globally; the tests pass the sandbox CA explicitly instead
 # (and set REQUESTS_CA_BUNDLE themselves where that is what they test).

@@ -14,8 +14,17 @@ runner = CliRunner()
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["db"], ["db", "upgrade"], ["sandbox"], ["sandbox", "up"], ["sandbox", "seed"], ["sandbox", "dump"],
-     ["sandbox", "faults"], ["demo"]],
+    [
+        [],
+        ["db"],
+        ["db", "upgrade"],
+        ["sandbox"],
+        ["sandbox", "up"],
+        ["sandbox", "seed"],
+        ["sandbox", "dump"],
+        ["sandbox", "faults"],
+        ["demo"],
+    ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
@@ -40,8 +49,10 @@ def test_db_upgrade_names_the_setting_and_hides_the_password_on_a_bad_url(monkey
 
 
 def test_sandbox_seed_writes_the_data_folder_and_truth(tmp_path) -> None:
-    result = runner.invoke(app, ["sandbox", "seed", "--out", str(tmp_path), "--customers", "20",
-                                 "--products", "5", "--orders", "5"])
+    result = runner.invoke(
+        app,
+        ["sandbox", "seed", "--out", str(tmp_path), "--customers", "20", "--products", "5", "--orders", "5"],
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "salesforce" / "Account.jsonl").exists()
     assert (tmp_path / "sap" / "API_BUSINESS_PARTNER" / "A_BusinessPartner.jsonl").exists()

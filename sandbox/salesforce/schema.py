@@ -32,10 +32,24 @@ KEY_PREFIX: dict[str, str] = {
 
 # Fields the platform maintains: never createable or updateable through the API.
 SYSTEM_FIELDS = {
-    "Id", "IsDeleted", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
-    "SystemModstamp", "LastActivityDate", "LastViewedDate", "LastReferencedDate", "MasterRecordId",
-    "PhotoUrl", "LastCURequestDate", "LastCUUpdateDate", "EmailBouncedReason", "EmailBouncedDate",
-    "IsEmailBounced", "IsArchived",
+    "Id",
+    "IsDeleted",
+    "CreatedDate",
+    "CreatedById",
+    "LastModifiedDate",
+    "LastModifiedById",
+    "SystemModstamp",
+    "LastActivityDate",
+    "LastViewedDate",
+    "LastReferencedDate",
+    "MasterRecordId",
+    "PhotoUrl",
+    "LastCURequestDate",
+    "LastCUUpdateDate",
+    "EmailBouncedReason",
+    "EmailBouncedDate",
+    "IsEmailBounced",
+    "IsArchived",
 }
 # Fields the platform computes per object.
 CALCULATED_FIELDS: dict[str, set[str]] = {
@@ -54,41 +68,122 @@ CREATE_ONLY_FIELDS: dict[str, set[str]] = {
 DEFAULTED_ON_CREATE = {"OwnerId", "IsActive", "UseStandardPrice", "IsReductionOrder", "IsSerialized"}
 
 STRING_LENGTHS: dict[str, int] = {
-    "BillingCity": 40, "ShippingCity": 40, "BillingState": 80, "ShippingState": 80,
-    "BillingPostalCode": 20, "ShippingPostalCode": 20, "BillingCountry": 80, "ShippingCountry": 80,
-    "MailingCity": 40, "OtherCity": 40, "MailingState": 80, "OtherState": 80,
-    "MailingPostalCode": 20, "OtherPostalCode": 20, "MailingCountry": 80, "OtherCountry": 80,
-    "AccountNumber": 40, "Sic": 20, "Site": 80, "TickerSymbol": 20, "DunsNumber": 9, "NaicsCode": 8,
-    "NaicsDesc": 120, "YearStarted": 4, "SicDesc": 80, "Jigsaw": 20, "JigsawCompanyId": 20,
-    "JigsawContactId": 20, "FirstName": 40, "LastName": 80, "Title": 128, "Department": 80,
-    "AssistantName": 40, "PoNumber": 80, "OrderReferenceNumber": 80, "OrderNumber": 30,
-    "OrderItemNumber": 30, "StockKeepingUnit": 180, "ExternalId": 255,
+    "BillingCity": 40,
+    "ShippingCity": 40,
+    "BillingState": 80,
+    "ShippingState": 80,
+    "BillingPostalCode": 20,
+    "ShippingPostalCode": 20,
+    "BillingCountry": 80,
+    "ShippingCountry": 80,
+    "MailingCity": 40,
+    "OtherCity": 40,
+    "MailingState": 80,
+    "OtherState": 80,
+    "MailingPostalCode": 20,
+    "OtherPostalCode": 20,
+    "MailingCountry": 80,
+    "OtherCountry": 80,
+    "AccountNumber": 40,
+    "Sic": 20,
+    "Site": 80,
+    "TickerSymbol": 20,
+    "DunsNumber": 9,
+    "NaicsCode": 8,
+    "NaicsDesc": 120,
+    "YearStarted": 4,
+    "SicDesc": 80,
+    "Jigsaw": 20,
+    "JigsawCompanyId": 20,
+    "JigsawContactId": 20,
+    "FirstName": 40,
+    "LastName": 80,
+    "Title": 128,
+    "Department": 80,
+    "AssistantName": 40,
+    "PoNumber": 80,
+    "OrderReferenceNumber": 80,
+    "OrderNumber": 30,
+    "OrderItemNumber": 30,
+    "StockKeepingUnit": 180,
+    "ExternalId": 255,
 }
 TYPE_LENGTHS = {"phone": 40, "email": 80, "url": 255, "picklist": 255, "string": 255, "textarea": 255}
 LONG_TEXT = {"Description": 32000}
-NAME_LENGTHS = {"Order": 80, "Account": 255, "Product2": 255, "Pricebook2": 255, "Contact": 121,
-                "PricebookEntry": 255}
+NAME_LENGTHS = {
+    "Order": 80,
+    "Account": 255,
+    "Product2": 255,
+    "Pricebook2": 255,
+    "Contact": 121,
+    "PricebookEntry": 255,
+}
 
 PICKLISTS: dict[tuple[str, str], tuple[list[str], bool]] = {
     # (object, field): (values, restricted)
-    ("Account", "Type"): (["Prospect", "Customer - Direct", "Customer - Channel",
-                           "Channel Partner / Reseller", "Installation Partner", "Technology Partner",
-                           "Other"], False),
-    ("Account", "Industry"): (["Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals",
-                               "Communications", "Construction", "Consulting", "Education", "Electronics",
-                               "Energy", "Engineering", "Entertainment", "Environmental", "Finance",
-                               "Food & Beverage", "Government", "Healthcare", "Hospitality", "Insurance",
-                               "Machinery", "Manufacturing", "Media", "Not For Profit", "Recreation",
-                               "Retail", "Shipping", "Technology", "Telecommunications", "Transportation",
-                               "Utilities", "Other"], False),
+    ("Account", "Type"): (
+        [
+            "Prospect",
+            "Customer - Direct",
+            "Customer - Channel",
+            "Channel Partner / Reseller",
+            "Installation Partner",
+            "Technology Partner",
+            "Other",
+        ],
+        False,
+    ),
+    ("Account", "Industry"): (
+        [
+            "Agriculture",
+            "Apparel",
+            "Banking",
+            "Biotechnology",
+            "Chemicals",
+            "Communications",
+            "Construction",
+            "Consulting",
+            "Education",
+            "Electronics",
+            "Energy",
+            "Engineering",
+            "Entertainment",
+            "Environmental",
+            "Finance",
+            "Food & Beverage",
+            "Government",
+            "Healthcare",
+            "Hospitality",
+            "Insurance",
+            "Machinery",
+            "Manufacturing",
+            "Media",
+            "Not For Profit",
+            "Recreation",
+            "Retail",
+            "Shipping",
+            "Technology",
+            "Telecommunications",
+            "Transportation",
+            "Utilities",
+            "Other",
+        ],
+        False,
+    ),
     ("Account", "Rating"): (["Hot", "Warm", "Cold"], False),
     ("Account", "Ownership"): (["Public", "Private", "Subsidiary", "Other"], False),
-    ("Account", "AccountSource"): (["Web", "Phone Inquiry", "Partner Referral", "Purchased List",
-                                    "Other"], False),
-    ("Product2", "Family"): (["Hardware", "Software", "Services", "Spare Parts", "Consumables",
-                              "None"], False),
-    ("Product2", "QuantityUnitOfMeasure"): (["Each", "Piece", "Kilogram", "Gram", "Liter", "Meter",
-                                             "Hour", "Box", "Pallet", "Set"], False),
+    ("Account", "AccountSource"): (
+        ["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"],
+        False,
+    ),
+    ("Product2", "Family"): (
+        ["Hardware", "Software", "Services", "Spare Parts", "Consumables", "None"],
+        False,
+    ),
+    ("Product2", "QuantityUnitOfMeasure"): (
+        ["Each", "Piece", "Kilogram", "Gram", "Liter", "Meter", "Hour", "Box", "Pallet", "Set"],
+        False,
+    ),
     ("Order", "Status"): (["Draft", "Activated"], True),
     ("Order", "StatusCode"): (["Draft", "Activated", "Cancelled", "Expired"], True),
     ("Order", "Type"): (["Standard", "Return", "Rush"], False),
@@ -114,9 +209,16 @@ CUSTOM_FIELDS: dict[str, dict[str, tuple[str, int, bool, bool]]] = {
 SYNCHUB_ID = "SyncHub_Id__c"
 
 SOAP_TYPES = {
-    "id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "double": "xsd:double",
-    "currency": "xsd:double", "percent": "xsd:double", "int": "xsd:int", "date": "xsd:date",
-    "datetime": "xsd:dateTime", "address": "urn:address",
+    "id": "tns:ID",
+    "reference": "tns:ID",
+    "boolean": "xsd:boolean",
+    "double": "xsd:double",
+    "currency": "xsd:double",
+    "percent": "xsd:double",
+    "int": "xsd:int",
+    "date": "xsd:date",
+    "datetime": "xsd:dateTime",
+    "address": "urn:address",
 }
 
 
@@ -142,8 +244,7 @@ class FieldDef:
     def required_on_create(self) -> bool:
         """A value must be given on insert (what triggers REQUIRED_FIELD_MISSING)."""
         return (
-            self.createable and not self.nillable and not self.defaulted_on_create
-            and self.type != "boolean"
+            self.createable and not self.nillable and not self.defaulted_on_create and self.type != "boolean"
         )
 
     def describe(self) -> dict[str, Any]:
@@ -294,8 +395,15 @@ def load_schema() -> dict[str, ObjectDef]:
         custom = {SYNCHUB_ID: ("string", 64, True, True), **CUSTOM_FIELDS.get(obj, {})}
         for name, (kind, length, external_id, unique) in custom.items():
             fields[name] = FieldDef(
-                name=name, type=kind, nillable=True, createable=True, updateable=True, length=length,
-                external_id=external_id, unique=unique, custom=True,
+                name=name,
+                type=kind,
+                nillable=True,
+                createable=True,
+                updateable=True,
+                length=length,
+                external_id=external_id,
+                unique=unique,
+                custom=True,
             )
         objects[obj] = ObjectDef(name=obj, key_prefix=KEY_PREFIX[obj], fields=fields)
     return objects

@@ -248,8 +248,9 @@ def _syntax_error(soql: str, exc: UnexpectedInput) -> SoqlError:
 # Objects the sandbox does not store (User, Group) still answer Id and Name through a lookup.
 _STUB_FIELDS = {
     "id": FieldDef(name="Id", type="id", nillable=False, createable=False, updateable=False, length=18),
-    "name": FieldDef(name="Name", type="string", nillable=True, createable=False, updateable=False,
-                     length=255),
+    "name": FieldDef(
+        name="Name", type="string", nillable=True, createable=False, updateable=False, length=255
+    ),
 }
 
 
@@ -264,14 +265,21 @@ class _Validator:
         obj = self.by_lower.get(str(object_token).lower())
         if obj is None:
             raise _error_at(
-                "INVALID_TYPE", self.soql, object_token,
+                "INVALID_TYPE",
+                self.soql,
+                object_token,
                 f"sObject type '{object_token}' is not supported. If you are attempting to use a custom "
                 "object, be sure to append the '__c' after the entity name. Please reference your WSDL "
                 "or the describe call for the appropriate names.",
             )
         self.obj = obj
-        query = Query(object_name=obj.name, count_only=select_list.data == "count_list", limit=None,
-                      offset=None, soql=self.soql)
+        query = Query(
+            object_name=obj.name,
+            count_only=select_list.data == "count_list",
+            limit=None,
+            offset=None,
+            soql=self.soql,
+        )
         if not query.count_only:
             query.select = self._select(select_list.children)
         for clause in clauses:
@@ -284,8 +292,9 @@ class _Validator:
             elif clause.data == "offset_clause":
                 query.offset = self._integer(clause.children[0])
                 if query.offset > MAX_OFFSET:
-                    raise SoqlError("NUMBER_OUTSIDE_VALID_RANGE",
-                                    f"Maximum SOQL offset allowed is {MAX_OFFSET}")
+                    raise SoqlError(
+                        "NUMBER_OUTSIDE_VALID_RANGE", f"Maximum SOQL offset allowed is {MAX_OFFSET}"
+                    )
         return query
 
     def _integer(self, token: Token) -> int:
@@ -319,7 +328,9 @@ class _Validator:
             ref = obj.relationship(name) if obj is not None else None
             if ref is None:
                 raise _error_at(
-                    "INVALID_FIELD", self.soql, token,
+                    "INVALID_FIELD",
+                    self.soql,
+                    token,
                     f"Didn't understand relationship '{name}' in field path. If you are attempting to use "
                     "a custom relationship, be sure to append the '__r' after the custom relationship "
                     "name. Please reference your WSDL or the describe call for the appropriate names.",
@@ -333,7 +344,9 @@ class _Validator:
         fdef = obj.field(last) if obj is not None else _STUB_FIELDS.get(last.lower())
         if fdef is None:
             raise _error_at(
-                "INVALID_FIELD", self.soql, token,
+                "INVALID_FIELD",
+                self.soql,
+                token,
                 f"No such column '{last}' on entity '{entity}'. If you are attempting to use a custom "
                 "field, be sure to append the '__c' after the custom field name. Please reference your "
                 "WSDL or the describe call for the appropriate names.",
@@ -344,8 +357,12 @@ class _Validator:
         path_token, *rest = item.children
         path = self.path(path_token)
         if not _sortable(path.field):
-            raise _error_at("INVALID_FIELD", self.soql, path_token,
-                            f"field '{path.field.name}' can not be sorted in a query call")
+            raise _error_at(
+                "INVALID_FIELD",
+                self.soql,
+                path_token,
+                f"field '{path.field.name}' can not be sorted in a query call",
+            )
         descending = False
         nulls_first: bool | None = None
         for token in rest:
@@ -364,8 +381,12 @@ class _Validator:
         path_token, *rest = node.children
         path = self.path(path_token)
         if not _filterable(path.field):
-            raise _error_at("INVALID_FIELD", self.soql, path_token,
-                            f"field '{path.field.name}' can not be filtered in query call")
+            raise _error_at(
+                "INVALID_FIELD",
+                self.soql,
+                path_token,
+                f"field '{path.field.name}' can not be filtered in query call",
+            )
         if kind == "compare":
             op_token, value = rest
             literal = self._literal(path, value)
@@ -374,8 +395,9 @@ class _Validator:
         if kind == "like":
             literal = self._literal(path, rest[0], like=True)
             if literal.kind != "string":
-                raise _error_at("MALFORMED_QUERY", self.soql, literal.token,
-                                f"unexpected token: '{literal.raw}'")
+                raise _error_at(
+                    "MALFORMED_QUERY", self.soql, literal.token, f"unexpected token: '{literal.raw}'"
+                )
             return Like(path, literal)
         literals = tuple(self._literal(path, value) for value in rest)
         return InList(path, literals, negated=kind == "not_in_list")
@@ -395,11 +417,18 @@ class _Validator:
             if kind != "string":
                 expected = "id" if ftype in ID_TYPES else "string"
                 raise self._type_error(path, literal, expected, quoted=True)
-            if ftype in ID_TYPES and not like and literal.value and not re.fullmatch(
-                r"[A-Za-z0-9]{15}([A-Za-z0-9]{3})?", literal.value
+            if (
+                ftype in ID_TYPES
+                and not like
+                and literal.value
+                and not re.fullmatch(r"[A-Za-z0-9]{15}([A-Za-z0-9]{3})?", literal.value)
             ):
-                raise _error_at("INVALID_QUERY_FILTER_OPERATOR", self.soql, literal.token,
-                                f"invalid ID field: {literal.value}")
+                raise _error_at(
+                    "INVALID_QUERY_FILTER_OPERATOR",
+                    self.soql,
+                    literal.token,
+                    f"invalid ID field: {literal.value}",
+                )
             return
         accepted = {
             "boolean": ({"boolean"}, "boolean"),
@@ -411,15 +440,21 @@ class _Validator:
         elif ftype in accepted:
             kinds, expected = accepted[ftype]
         else:
-            raise _error_at("INVALID_FIELD", self.soql, path.token,
-                            f"field '{path.field.name}' can not be filtered in query call")
+            raise _error_at(
+                "INVALID_FIELD",
+                self.soql,
+                path.token,
+                f"field '{path.field.name}' can not be filtered in query call",
+            )
         if kind not in kinds:
             raise self._type_error(path, literal, expected, quoted=False)
 
     def _type_error(self, path: FieldPath, literal: Literal, expected: str, *, quoted: bool) -> SoqlError:
         should = "should be enclosed in quotes" if quoted else "should not be enclosed in quotes"
         return _error_at(
-            "INVALID_FIELD", self.soql, literal.token,
+            "INVALID_FIELD",
+            self.soql,
+            literal.token,
             f"value of filter criterion for field '{path.field.name}' must be of type {expected} "
             f"and {should}",
         )
@@ -500,7 +535,9 @@ def _unescape(soql: str, token: Token, body: str, *, like: bool) -> str:
                 i += 4
             else:
                 raise _error_at(
-                    "MALFORMED_QUERY", soql, token,
+                    "MALFORMED_QUERY",
+                    soql,
+                    token,
                     f"Invalid string literal '{body}'. Illegal character sequence '\\{nxt}' in string "
                     "literal.",
                 )
@@ -525,7 +562,11 @@ Row = dict[str, Any]
 Getter = Callable[[Row], Any]
 
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
     ">=": operator.ge,
 }
 
@@ -733,8 +774,9 @@ def _compile(pred: Predicate, runtime: _Runtime) -> Callable[[Row], bool]:
     return _compile_compare(pred, get, norm, runtime)
 
 
-def _compile_in(pred: InList, get: Getter, norm: Callable[[Any], Any] | None,
-                runtime: _Runtime) -> Callable[[Row], bool]:
+def _compile_in(
+    pred: InList, get: Getter, norm: Callable[[Any], Any] | None, runtime: _Runtime
+) -> Callable[[Row], bool]:
     fdef = pred.path.field
     wants_null = any(lit.kind == "null" for lit in pred.literals)
     ranges = [lit for lit in pred.literals if lit.kind == "relative"]
@@ -757,13 +799,16 @@ def _range_bounds(fdef: FieldDef, literal: Literal, runtime: _Runtime) -> tuple[
     """A day range as comparable stored values: dates for date fields, UTC stamps for dateTimes."""
     start, end = _relative_range(literal, runtime.today)
     if fdef.type == "datetime":
-        return (_format_datetime(datetime(start.year, start.month, start.day, tzinfo=UTC)),
-                _format_datetime(datetime(end.year, end.month, end.day, tzinfo=UTC)))
+        return (
+            _format_datetime(datetime(start.year, start.month, start.day, tzinfo=UTC)),
+            _format_datetime(datetime(end.year, end.month, end.day, tzinfo=UTC)),
+        )
     return start.isoformat(), end.isoformat()
 
 
-def _compile_compare(pred: Compare, get: Getter, norm: Callable[[Any], Any] | None,
-                     runtime: _Runtime) -> Callable[[Row], bool]:
+def _compile_compare(
+    pred: Compare, get: Getter, norm: Callable[[Any], Any] | None, runtime: _Runtime
+) -> Callable[[Row], bool]:
     fdef = pred.path.field
     literal = pred.literal
     op = pred.op
@@ -776,8 +821,12 @@ def _compile_compare(pred: Compare, get: Getter, norm: Callable[[Any], Any] | No
     if literal.kind == "relative":
         lo, hi = _range_bounds(fdef, literal, runtime)
         in_range: dict[str, Callable[[Any], bool]] = {
-            "=": lambda v: lo <= v < hi, "!=": lambda v: not lo <= v < hi, "<": lambda v: v < lo,
-            "<=": lambda v: v < hi, ">": lambda v: v >= hi, ">=": lambda v: v >= lo,
+            "=": lambda v: lo <= v < hi,
+            "!=": lambda v: not lo <= v < hi,
+            "<": lambda v: v < lo,
+            "<=": lambda v: v < hi,
+            ">": lambda v: v >= hi,
+            ">=": lambda v: v >= lo,
         }
         test = in_range[op]
         if op == "!=":

@@ -21,8 +21,17 @@ def _write(path: Path, text: str) -> Path:
 def _small() -> SandboxData:
     return SandboxData(
         salesforce={"Account": [{"Id": "0018d0000000001AAA", "Name": "Müller GmbH", "AnnualRevenue": 1.5e6}]},
-        sap={BP: {"A_BusinessPartner": [{"BusinessPartner": "1000000", "OrganizationBPName1": "Müller GmbH",
-                                         "LastChangeDate": None}]}},
+        sap={
+            BP: {
+                "A_BusinessPartner": [
+                    {
+                        "BusinessPartner": "1000000",
+                        "OrganizationBPName1": "Müller GmbH",
+                        "LastChangeDate": None,
+                    }
+                ]
+            }
+        },
     )
 
 
@@ -68,8 +77,9 @@ def test_empty_lines_are_skipped(tmp_path: Path) -> None:
 
 
 def test_an_unknown_salesforce_field_is_reported_with_file_line_and_field(tmp_path: Path) -> None:
-    path = _write(tmp_path / "salesforce" / "Account.jsonl",
-                  '{"Name": "A"}\n\n{"Name": "B", "Colour__c": 1}\n')
+    path = _write(
+        tmp_path / "salesforce" / "Account.jsonl", '{"Name": "A"}\n\n{"Name": "B", "Colour__c": 1}\n'
+    )
 
     with pytest.raises(DataDirError) as err:
         read_data_dir(tmp_path)
@@ -79,8 +89,10 @@ def test_an_unknown_salesforce_field_is_reported_with_file_line_and_field(tmp_pa
 
 
 def test_an_unknown_sap_property_is_reported_with_file_line_and_field(tmp_path: Path) -> None:
-    path = _write(tmp_path / "sap" / BP / "A_BusinessPartnerAddress.jsonl",
-                  '{"BusinessPartner": "1", "AddressID": "2", "Street": "Hauptstr. 5"}\n')
+    path = _write(
+        tmp_path / "sap" / BP / "A_BusinessPartnerAddress.jsonl",
+        '{"BusinessPartner": "1", "AddressID": "2", "Street": "Hauptstr. 5"}\n',
+    )
 
     with pytest.raises(DataDirError) as err:
         read_data_dir(tmp_path)
@@ -152,9 +164,10 @@ def test_an_entity_set_of_another_service_is_rejected(tmp_path: Path) -> None:
 
 
 def test_nested_navigation_records_are_rejected_in_sap_files(tmp_path: Path) -> None:
-    path = _write(tmp_path / "sap" / BP / "A_BusinessPartner.jsonl",
-                  '{"BusinessPartner": "1"}\n'
-                  '{"BusinessPartner": "2", "to_BusinessPartnerAddress": {"results": []}}\n')
+    path = _write(
+        tmp_path / "sap" / BP / "A_BusinessPartner.jsonl",
+        '{"BusinessPartner": "1"}\n{"BusinessPartner": "2", "to_BusinessPartnerAddress": {"results": []}}\n',
+    )
 
     with pytest.raises(DataDirError) as err:
         read_data_dir(tmp_path)
@@ -178,10 +191,14 @@ def test_brackets_inside_strings_are_not_mistaken_for_nesting(tmp_path: Path) ->
 
 
 def test_api_envelopes_are_dropped(tmp_path: Path) -> None:
-    _write(tmp_path / "salesforce" / "Account.jsonl",
-           '{"attributes": {"type": "Account", "url": "/x"}, "Name": "A"}\n')
-    _write(tmp_path / "sap" / BP / "A_BusinessPartner.jsonl",
-           '{"__metadata": {"id": "x", "uri": "x", "type": "t"}, "BusinessPartner": "1"}\n')
+    _write(
+        tmp_path / "salesforce" / "Account.jsonl",
+        '{"attributes": {"type": "Account", "url": "/x"}, "Name": "A"}\n',
+    )
+    _write(
+        tmp_path / "sap" / BP / "A_BusinessPartner.jsonl",
+        '{"__metadata": {"id": "x", "uri": "x", "type": "t"}, "BusinessPartner": "1"}\n',
+    )
 
     data = read_data_dir(tmp_path)
 

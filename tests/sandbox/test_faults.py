@@ -60,7 +60,9 @@ def test_tls_verification_succeeds_with_the_sandbox_ca_and_fails_without(served,
 
 def test_no_faults_by_default(served, tls: TlsFiles) -> None:
     handle, _ = served
-    codes = {requests.get(f"{handle.url}/ok", verify=str(tls.ca_cert), timeout=10).status_code for _ in range(20)}
+    codes = {
+        requests.get(f"{handle.url}/ok", verify=str(tls.ca_cert), timeout=10).status_code for _ in range(20)
+    }
     assert codes == {200}
 
 
@@ -84,8 +86,9 @@ def test_expired_session_faults_only_hit_requests_with_a_session(served, tls) ->
     handle, injector = served
     injector.update(rate_expired_session=1.0)
     assert requests.get(f"{handle.url}/ok", verify=str(tls.ca_cert), timeout=10).status_code == 200
-    with_session = requests.get(f"{handle.url}/ok", headers={"Authorization": "Bearer x"},
-                                verify=str(tls.ca_cert), timeout=10)
+    with_session = requests.get(
+        f"{handle.url}/ok", headers={"Authorization": "Bearer x"}, verify=str(tls.ca_cert), timeout=10
+    )
     assert with_session.status_code == 401
 
 
@@ -111,12 +114,17 @@ def test_faults_change_at_run_time_over_http(served, tls) -> None:
 
 @pytest.mark.parametrize(
     ("changes", "message"),
-    [({"rate_429": 1.5}, "between 0 and 1"), ({"rate_429": 0.6, "rate_503": 0.6}, "must not exceed 1"),
-     ({"bogus": 1}, "unknown fault option")],
+    [
+        ({"rate_429": 1.5}, "between 0 and 1"),
+        ({"rate_429": 0.6, "rate_503": 0.6}, "must not exceed 1"),
+        ({"bogus": 1}, "unknown fault option"),
+    ],
 )
 def test_bad_fault_settings_are_refused_with_a_reason(served, tls, changes, message: str) -> None:
     handle, injector = served
-    response = requests.put(f"{handle.url}/__sandbox/faults", json=changes, verify=str(tls.ca_cert), timeout=10)
+    response = requests.put(
+        f"{handle.url}/__sandbox/faults", json=changes, verify=str(tls.ca_cert), timeout=10
+    )
     assert response.status_code == 400
     assert message in response.json()["error"]
     assert injector.config.rate_429 == 0.0

@@ -68,7 +68,8 @@ def test_the_ca_bundle_trusts_the_sandbox_and_still_the_public_cas(running) -> N
 def test_env_file_holds_the_three_exports(running, tmp_path) -> None:
     env = running.write_env(tmp_path / "sandbox.env")
     exports = dict(
-        line.removeprefix("export ").split("=", 1) for line in env.read_text().splitlines()
+        line.removeprefix("export ").split("=", 1)
+        for line in env.read_text().splitlines()
         if line.startswith("export ")
     )
     assert set(exports) == {"AIRFLOW_CONN_SYNCHUB_CRM", "AIRFLOW_CONN_SYNCHUB_ERP", "REQUESTS_CA_BUNDLE"}
@@ -83,8 +84,9 @@ def test_dump_writes_the_layout_that_data_reads_back(running, tmp_path) -> None:
     data = read_data_dir(tmp_path / "dump")
     assert len(data.salesforce["Account"]) == SMALL.customers
     assert len(data.sap["API_BUSINESS_PARTNER"]["A_BusinessPartner"]) == SMALL.customers
-    again = start_sandboxes(SandboxConfig(data_dir=tmp_path / "dump", crm_port=0, erp_port=0,
-                                          state_dir=running.config.state_dir))
+    again = start_sandboxes(
+        SandboxConfig(data_dir=tmp_path / "dump", crm_port=0, erp_port=0, state_dir=running.config.state_dir)
+    )
     try:
         assert again.org.dump()["Account"] == running.org.dump()["Account"]
         assert again.sap.dump()["API_BUSINESS_PARTNER"] == running.sap.dump()["API_BUSINESS_PARTNER"]
@@ -102,10 +104,31 @@ def test_synchub_sandbox_up_runs_in_the_foreground_and_stops_on_sigterm(tmp_path
     env_file = tmp_path / "sandbox.env"
     synchub = Path(sys.executable).parent / "synchub"
     process = subprocess.Popen(
-        [str(synchub), "sandbox", "up", "--seed", "7", "--customers", "12", "--products", "3", "--orders", "3",
-         "--crm-port", str(_free_port()), "--erp-port", str(_free_port()), "--env-file", str(env_file),
-         "--dump-on-exit", str(tmp_path / "dump")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env={**os.environ, "COLUMNS": "200"},
+        [
+            str(synchub),
+            "sandbox",
+            "up",
+            "--seed",
+            "7",
+            "--customers",
+            "12",
+            "--products",
+            "3",
+            "--orders",
+            "3",
+            "--crm-port",
+            str(_free_port()),
+            "--erp-port",
+            str(_free_port()),
+            "--env-file",
+            str(env_file),
+            "--dump-on-exit",
+            str(tmp_path / "dump"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200"},
     )
     try:
         deadline = time.monotonic() + 120
@@ -121,10 +144,15 @@ def test_synchub_sandbox_up_runs_in_the_foreground_and_stops_on_sigterm(tmp_path
         crm = json.loads(exports["AIRFLOW_CONN_SYNCHUB_CRM"])
         token = requests.post(
             f"https://{crm['extra']['domain'].split('/')[0]}/services/oauth2/token",
-            data={"grant_type": "password", "client_id": crm["extra"]["consumer_key"],
-                  "client_secret": crm["extra"]["consumer_secret"], "username": crm["login"],
-                  "password": crm["password"]},
-            verify=exports["REQUESTS_CA_BUNDLE"], timeout=30,
+            data={
+                "grant_type": "password",
+                "client_id": crm["extra"]["consumer_key"],
+                "client_secret": crm["extra"]["consumer_secret"],
+                "username": crm["login"],
+                "password": crm["password"],
+            },
+            verify=exports["REQUESTS_CA_BUNDLE"],
+            timeout=30,
         )
         assert token.status_code == 200, token.text
     finally:

@@ -20,7 +20,11 @@ from sandbox.seed import REFERENCE_DATE, SeedOptions, generate, write_seed
 
 OPTIONS = SeedOptions(seed=7, customers=400, products=60, orders=120)
 BP, PRODUCTS, ORDERS, PRICING = (
-    "API_BUSINESS_PARTNER", "API_PRODUCT_SRV", "API_SALES_ORDER_SRV", "API_SLSPRICINGCONDITIONRECORD_SRV")
+    "API_BUSINESS_PARTNER",
+    "API_PRODUCT_SRV",
+    "API_SALES_ORDER_SRV",
+    "API_SLSPRICINGCONDITIONRECORD_SRV",
+)
 
 SF_DATETIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000\+0000$")
 SF_DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
@@ -50,8 +54,11 @@ def _both_systems(data: SandboxData, truth: dict) -> list[tuple[dict, dict]]:
     """(Account, BusinessPartner) pairs of companies held once in each system."""
     accounts = {a["Id"]: a for a in data.salesforce["Account"]}
     partners = {p["BusinessPartner"]: p for p in data.sap[BP]["A_BusinessPartner"]}
-    return [(accounts[c["salesforce"][0]], partners[c["sap"][0]])
-            for c in truth["customers"] if c["salesforce"] and c["sap"]]
+    return [
+        (accounts[c["salesforce"][0]], partners[c["sap"][0]])
+        for c in truth["customers"]
+        if c["salesforce"] and c["sap"]
+    ]
 
 
 # --- determinism and size ---------------------------------------------------------------------------
@@ -59,8 +66,10 @@ def _both_systems(data: SandboxData, truth: dict) -> list[tuple[dict, dict]]:
 
 def test_the_same_options_write_byte_identical_files_in_any_process(tmp_path: Path) -> None:
     # Separate interpreters with different string-hash seeds: set ordering must not leak into the data.
-    script = ("import sys; from pathlib import Path; from sandbox.seed import SeedOptions, write_seed; "
-              "write_seed(Path(sys.argv[1]), SeedOptions(seed=11, customers=300, products=20, orders=30))")
+    script = (
+        "import sys; from pathlib import Path; from sandbox.seed import SeedOptions, write_seed; "
+        "write_seed(Path(sys.argv[1]), SeedOptions(seed=11, customers=300, products=20, orders=30))"
+    )
     root = Path(__file__).resolve().parents[2]
     for name, hash_seed in (("a", "1"), ("b", "2")):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
@@ -261,7 +270,8 @@ def test_product_prices_and_sales_orders_reference_seeded_records(data: SandboxD
 
 
 def test_transferred_crm_orders_point_at_a_sap_order_of_the_same_company(
-        data: SandboxData, truth: dict) -> None:
+    data: SandboxData, truth: dict
+) -> None:
     company_of_account = {i: c["entity_id"] for c in truth["customers"] for i in c["salesforce"]}
     company_of_partner = {b: c["entity_id"] for c in truth["customers"] for b in c["sap"]}
     sap_orders = {o["SalesOrder"]: o for o in data.sap[ORDERS]["A_SalesOrder"]}
@@ -287,19 +297,24 @@ def test_truth_lists_every_account_and_partner_exactly_once(data: SandboxData, t
 
 def test_truth_lists_every_product_and_order_exactly_once(data: SandboxData, truth: dict) -> None:
     assert Counter(p["sap"] for p in truth["products"] if p["sap"]) == Counter(
-        p["Product"] for p in data.sap[PRODUCTS]["A_Product"])
+        p["Product"] for p in data.sap[PRODUCTS]["A_Product"]
+    )
     assert Counter(i for p in truth["products"] for i in p["salesforce"]) == Counter(
-        p["Id"] for p in data.salesforce["Product2"])
+        p["Id"] for p in data.salesforce["Product2"]
+    )
     assert Counter(o["salesforce"] for o in truth["orders"] if o["salesforce"]) == Counter(
-        o["Id"] for o in data.salesforce["Order"])
+        o["Id"] for o in data.salesforce["Order"]
+    )
     assert Counter(o["sap"] for o in truth["orders"] if o["sap"]) == Counter(
-        o["SalesOrder"] for o in data.sap[ORDERS]["A_SalesOrder"])
+        o["SalesOrder"] for o in data.sap[ORDERS]["A_SalesOrder"]
+    )
 
 
 def test_crm_product_copies_carry_the_sap_product_as_product_code(data: SandboxData, truth: dict) -> None:
     product2 = {p["Id"]: p for p in data.salesforce["Product2"]}
-    pairs = [(p["sap"], product2[i]["ProductCode"])
-             for p in truth["products"] if p["sap"] for i in p["salesforce"]]
+    pairs = [
+        (p["sap"], product2[i]["ProductCode"]) for p in truth["products"] if p["sap"] for i in p["salesforce"]
+    ]
 
     exact = sum(code == sap for sap, code in pairs)
     assert pairs and exact >= 0.9 * len(pairs)

@@ -16,8 +16,12 @@ NOW = datetime(2026, 11, 23, 15, 4, 5, tzinfo=UTC)
 
 
 def account(n: int, **fields: object) -> dict:
-    record = {"Id": make_id("001", n), "IsDeleted": False, "Name": f"Account {n}",
-              "OwnerId": make_id("005", 1)}
+    record = {
+        "Id": make_id("001", n),
+        "IsDeleted": False,
+        "Name": f"Account {n}",
+        "OwnerId": make_id("005", 1),
+    }
     record.update(fields)
     return record
 
@@ -29,14 +33,42 @@ def contact(n: int, **fields: object) -> dict:
 
 
 ACCOUNTS = [
-    account(1, Name="Acme", AnnualRevenue=1000.0, NumberOfEmployees=10, Industry="Banking",
-            CreatedDate="2026-11-23T08:00:00.000+0000", LastActivityDate="2026-11-23"),
-    account(2, Name="beta GmbH", AnnualRevenue=2500.5, NumberOfEmployees=50, Industry="Energy",
-            CreatedDate="2026-11-22T23:59:59.000+0000", LastActivityDate="2026-11-20"),
-    account(3, Name="Gamma 50% off", AnnualRevenue=None, NumberOfEmployees=None, Industry=None,
-            CreatedDate="2026-10-01T00:00:00.000+0000", LastActivityDate=None),
-    account(4, Name="delta_co", AnnualRevenue=0, NumberOfEmployees=5, Industry="banking",
-            CreatedDate="2025-01-01T12:00:00.000+0000", LastActivityDate="2025-01-01"),
+    account(
+        1,
+        Name="Acme",
+        AnnualRevenue=1000.0,
+        NumberOfEmployees=10,
+        Industry="Banking",
+        CreatedDate="2026-11-23T08:00:00.000+0000",
+        LastActivityDate="2026-11-23",
+    ),
+    account(
+        2,
+        Name="beta GmbH",
+        AnnualRevenue=2500.5,
+        NumberOfEmployees=50,
+        Industry="Energy",
+        CreatedDate="2026-11-22T23:59:59.000+0000",
+        LastActivityDate="2026-11-20",
+    ),
+    account(
+        3,
+        Name="Gamma 50% off",
+        AnnualRevenue=None,
+        NumberOfEmployees=None,
+        Industry=None,
+        CreatedDate="2026-10-01T00:00:00.000+0000",
+        LastActivityDate=None,
+    ),
+    account(
+        4,
+        Name="delta_co",
+        AnnualRevenue=0,
+        NumberOfEmployees=5,
+        Industry="banking",
+        CreatedDate="2025-01-01T12:00:00.000+0000",
+        LastActivityDate="2025-01-01",
+    ),
 ]
 BY_ID = {a["Id"]: a for a in ACCOUNTS}
 
@@ -70,10 +102,14 @@ def test_parse_reports_object_count_limit_and_offset() -> None:
 
 def test_keywords_and_names_are_case_insensitive_and_echoed_in_schema_case() -> None:
     rows = run("select id, NAME, annualrevenue from ACCOUNT where name = 'ACME' order BY name asc")
-    assert rows == [{
-        "attributes": {"type": "Account", "url": f"{BASE}/sobjects/Account/{make_id('001', 1)}"},
-        "Id": make_id("001", 1), "Name": "Acme", "AnnualRevenue": 1000.0,
-    }]
+    assert rows == [
+        {
+            "attributes": {"type": "Account", "url": f"{BASE}/sobjects/Account/{make_id('001', 1)}"},
+            "Id": make_id("001", 1),
+            "Name": "Acme",
+            "AnnualRevenue": 1000.0,
+        }
+    ]
 
 
 def test_records_hold_only_selected_fields_in_select_order() -> None:
@@ -174,14 +210,21 @@ def test_escaped_underscore_is_not_a_wildcard() -> None:
 
 def test_in_and_not_in() -> None:
     assert names("SELECT Name FROM Account WHERE Industry IN ('energy', 'Banking')") == [
-        "Acme", "beta GmbH", "delta_co"]
+        "Acme",
+        "beta GmbH",
+        "delta_co",
+    ]
     assert names("SELECT Name FROM Account WHERE Industry NOT IN ('Banking')") == [
-        "beta GmbH", "Gamma 50% off"]
+        "beta GmbH",
+        "Gamma 50% off",
+    ]
 
 
 def test_in_list_may_contain_null() -> None:
     assert names("SELECT Name FROM Account WHERE Industry IN ('Energy', null)") == [
-        "beta GmbH", "Gamma 50% off"]
+        "beta GmbH",
+        "Gamma 50% off",
+    ]
 
 
 def test_not_negates_a_condition() -> None:
@@ -190,33 +233,42 @@ def test_not_negates_a_condition() -> None:
 
 
 def test_parentheses_decide_how_and_or_group() -> None:
-    left = ("SELECT Name FROM Account WHERE "
-            "(Industry = 'Banking' OR Industry = 'Energy') AND NumberOfEmployees > 8")
-    right = ("SELECT Name FROM Account WHERE "
-             "Industry = 'Banking' OR (Industry = 'Energy' AND NumberOfEmployees > 60)")
+    left = (
+        "SELECT Name FROM Account WHERE "
+        "(Industry = 'Banking' OR Industry = 'Energy') AND NumberOfEmployees > 8"
+    )
+    right = (
+        "SELECT Name FROM Account WHERE "
+        "Industry = 'Banking' OR (Industry = 'Energy' AND NumberOfEmployees > 60)"
+    )
     assert names(left) == ["Acme", "beta GmbH"]
     assert names(right) == ["Acme", "delta_co"]
 
 
 def test_long_and_or_chains_without_mixing_need_no_parentheses() -> None:
     assert names("SELECT Name FROM Account WHERE Name = 'Acme' OR Name = 'delta_co' OR Name = 'x'") == [
-        "Acme", "delta_co"]
-    assert names("SELECT Name FROM Account WHERE AnnualRevenue > 1 AND AnnualRevenue < 2000 AND Industry "
-                 "= 'banking'") == ["Acme"]
+        "Acme",
+        "delta_co",
+    ]
+    assert names(
+        "SELECT Name FROM Account WHERE AnnualRevenue > 1 AND AnnualRevenue < 2000 AND Industry = 'banking'"
+    ) == ["Acme"]
 
 
 def test_not_inside_parentheses_combines_with_and() -> None:
     assert names("SELECT Name FROM Account WHERE Industry != null AND (NOT Industry = 'energy')") == [
-        "Acme", "delta_co"]
+        "Acme",
+        "delta_co",
+    ]
 
 
 # --- string literals and injection -----------------------------------------------------------
 
 
 def test_string_escapes_are_decoded() -> None:
-    rows = [account(1, Name="it's \\ a\ttab\nnew \"q\""), account(2)]
+    rows = [account(1, Name='it\'s \\ a\ttab\nnew "q"'), account(2)]
     soql = "SELECT Name FROM Account WHERE Name = 'it\\'s \\\\ a\\ttab\\nnew \\\"q\\\"'"
-    assert names(soql, rows) == ["it's \\ a\ttab\nnew \"q\""]
+    assert names(soql, rows) == ['it\'s \\ a\ttab\nnew "q"']
 
 
 def test_quoted_user_value_is_matched_literally() -> None:
@@ -243,7 +295,10 @@ def test_datetime_literal_with_offset_compares_in_utc() -> None:
     assert names("SELECT Name FROM Account WHERE CreatedDate = 2026-11-23T09:00:00+01:00") == ["Acme"]
     assert names("SELECT Name FROM Account WHERE CreatedDate > 2026-11-22T23:59:58Z") == ["Acme", "beta GmbH"]
     assert names("SELECT Name FROM Account WHERE CreatedDate < 2026-11-23T00:00:00.000+0000") == [
-        "beta GmbH", "Gamma 50% off", "delta_co"]
+        "beta GmbH",
+        "Gamma 50% off",
+        "delta_co",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -273,8 +328,10 @@ def test_relative_date_literals_cover_whole_utc_days(where: str, expected: list[
 
 def test_relative_date_literals_use_the_current_day_by_default() -> None:
     today = datetime.now(UTC).strftime("%Y-%m-%d")
-    rows = [account(1, CreatedDate=f"{today}T00:00:00.000+0000"),
-            account(2, CreatedDate="2001-01-01T00:00:00.000+0000")]
+    rows = [
+        account(1, CreatedDate=f"{today}T00:00:00.000+0000"),
+        account(2, CreatedDate="2001-01-01T00:00:00.000+0000"),
+    ]
     query = parse("SELECT Id FROM Account WHERE CreatedDate = TODAY", SCHEMA)
     assert [r["Id"] for r in execute(query, rows, resolve)] == [make_id("001", 1)]
 
@@ -290,8 +347,11 @@ CONTACTS = [
 
 
 def test_parent_fields_are_nested_objects_with_their_own_attributes() -> None:
-    rows = execute(parse("SELECT LastName, Account.Name, Account.Industry FROM Contact LIMIT 1", SCHEMA),
-                   CONTACTS, resolve)
+    rows = execute(
+        parse("SELECT LastName, Account.Name, Account.Industry FROM Contact LIMIT 1", SCHEMA),
+        CONTACTS,
+        resolve,
+    )
     assert rows[0] == {
         "attributes": {"type": "Contact", "url": f"{BASE}/sobjects/Contact/{make_id('003', 1)}"},
         "LastName": "Last 1",
@@ -310,8 +370,9 @@ def test_empty_or_dangling_lookup_renders_as_null() -> None:
 
 
 def test_relationship_in_where_and_order_by() -> None:
-    query = parse("SELECT LastName FROM Contact WHERE Account.Name LIKE '%a%' ORDER BY Account.Name DESC",
-                  SCHEMA)
+    query = parse(
+        "SELECT LastName FROM Contact WHERE Account.Name LIKE '%a%' ORDER BY Account.Name DESC", SCHEMA
+    )
     assert [r["LastName"] for r in execute(query, CONTACTS, resolve)] == ["Last 1", "Last 3"]
 
 
@@ -348,12 +409,20 @@ def test_polymorphic_lookup_type_follows_the_key_prefix() -> None:
 
 def test_order_by_ascending_puts_nulls_first_by_default() -> None:
     assert names("SELECT Name FROM Account ORDER BY AnnualRevenue") == [
-        "Gamma 50% off", "delta_co", "Acme", "beta GmbH"]
+        "Gamma 50% off",
+        "delta_co",
+        "Acme",
+        "beta GmbH",
+    ]
 
 
 def test_order_by_descending_puts_nulls_last_by_default() -> None:
     assert names("SELECT Name FROM Account ORDER BY AnnualRevenue DESC") == [
-        "beta GmbH", "Acme", "delta_co", "Gamma 50% off"]
+        "beta GmbH",
+        "Acme",
+        "delta_co",
+        "Gamma 50% off",
+    ]
 
 
 def test_explicit_nulls_position() -> None:
@@ -363,12 +432,19 @@ def test_explicit_nulls_position() -> None:
 
 def test_order_by_strings_ignores_case() -> None:
     assert names("SELECT Name FROM Account ORDER BY Name") == [
-        "Acme", "beta GmbH", "delta_co", "Gamma 50% off"]
+        "Acme",
+        "beta GmbH",
+        "delta_co",
+        "Gamma 50% off",
+    ]
 
 
 def test_order_by_several_fields_with_mixed_directions() -> None:
-    rows = [account(1, Name="b", NumberOfEmployees=1), account(2, Name="a", NumberOfEmployees=1),
-            account(3, Name="c", NumberOfEmployees=2)]
+    rows = [
+        account(1, Name="b", NumberOfEmployees=1),
+        account(2, Name="a", NumberOfEmployees=1),
+        account(3, Name="c", NumberOfEmployees=2),
+    ]
     soql = "SELECT Name FROM Account ORDER BY NumberOfEmployees DESC, Name ASC"
     assert names(soql, rows) == ["c", "a", "b"]
 
@@ -393,7 +469,8 @@ def test_syntax_error_names_the_unexpected_token() -> None:
     exc = error("SELECT Id FORM Account")
     assert exc.code == "MALFORMED_QUERY"
     assert exc.message == (
-        "\nSELECT Id FORM Account\n          ^\nERROR at Row:1:Column:11\nunexpected token: 'FORM'")
+        "\nSELECT Id FORM Account\n          ^\nERROR at Row:1:Column:11\nunexpected token: 'FORM'"
+    )
 
 
 def test_truncated_query_reports_eof() -> None:
@@ -458,30 +535,46 @@ def test_error_position_counts_rows_and_columns() -> None:
 @pytest.mark.parametrize(
     ("soql", "message"),
     [
-        ("SELECT Id FROM Account WHERE CreatedDate = 'abc'",
-         "value of filter criterion for field 'CreatedDate' must be of type dateTime and should not be "
-         "enclosed in quotes"),
-        ("SELECT Id FROM Account WHERE CreatedDate > 2026-11-23",
-         "value of filter criterion for field 'CreatedDate' must be of type dateTime and should not be "
-         "enclosed in quotes"),
-        ("SELECT Id FROM Account WHERE LastActivityDate = 2026-11-23T00:00:00Z",
-         "value of filter criterion for field 'LastActivityDate' must be of type date and should not be "
-         "enclosed in quotes"),
-        ("SELECT Id FROM Account WHERE AnnualRevenue = '5'",
-         "value of filter criterion for field 'AnnualRevenue' must be of type double and should not be "
-         "enclosed in quotes"),
-        ("SELECT Id FROM Account WHERE NumberOfEmployees IN (1, '2')",
-         "value of filter criterion for field 'NumberOfEmployees' must be of type integer and should not be "
-         "enclosed in quotes"),
-        ("SELECT Id FROM Account WHERE IsDeleted = 'true'",
-         "value of filter criterion for field 'IsDeleted' must be of type boolean and should not be "
-         "enclosed in quotes"),
-        ("SELECT Id FROM Account WHERE Name = 5",
-         "value of filter criterion for field 'Name' must be of type string and should be enclosed in "
-         "quotes"),
-        ("SELECT Id FROM Account WHERE Name = TODAY",
-         "value of filter criterion for field 'Name' must be of type string and should be enclosed in "
-         "quotes"),
+        (
+            "SELECT Id FROM Account WHERE CreatedDate = 'abc'",
+            "value of filter criterion for field 'CreatedDate' must be of type dateTime and should not be "
+            "enclosed in quotes",
+        ),
+        (
+            "SELECT Id FROM Account WHERE CreatedDate > 2026-11-23",
+            "value of filter criterion for field 'CreatedDate' must be of type dateTime and should not be "
+            "enclosed in quotes",
+        ),
+        (
+            "SELECT Id FROM Account WHERE LastActivityDate = 2026-11-23T00:00:00Z",
+            "value of filter criterion for field 'LastActivityDate' must be of type date and should not be "
+            "enclosed in quotes",
+        ),
+        (
+            "SELECT Id FROM Account WHERE AnnualRevenue = '5'",
+            "value of filter criterion for field 'AnnualRevenue' must be of type double and should not be "
+            "enclosed in quotes",
+        ),
+        (
+            "SELECT Id FROM Account WHERE NumberOfEmployees IN (1, '2')",
+            "value of filter criterion for field 'NumberOfEmployees' must be of type integer "
+            "and should not be enclosed in quotes",
+        ),
+        (
+            "SELECT Id FROM Account WHERE IsDeleted = 'true'",
+            "value of filter criterion for field 'IsDeleted' must be of type boolean and should not be "
+            "enclosed in quotes",
+        ),
+        (
+            "SELECT Id FROM Account WHERE Name = 5",
+            "value of filter criterion for field 'Name' must be of type string and should be enclosed in "
+            "quotes",
+        ),
+        (
+            "SELECT Id FROM Account WHERE Name = TODAY",
+            "value of filter criterion for field 'Name' must be of type string and should be enclosed in "
+            "quotes",
+        ),
     ],
 )
 def test_literal_of_the_wrong_type_is_invalid_field(soql: str, message: str) -> None:
@@ -503,7 +596,8 @@ def test_malformed_id_literal_is_invalid_query_filter_operator() -> None:
 
 def test_long_text_area_cannot_be_filtered_or_sorted() -> None:
     assert error("SELECT Id FROM Account WHERE Description = 'x'").message.endswith(
-        "field 'Description' can not be filtered in query call")
+        "field 'Description' can not be filtered in query call"
+    )
     assert error("SELECT Id FROM Account ORDER BY Description").code == "INVALID_FIELD"
 
 
@@ -524,7 +618,7 @@ def test_duplicate_select_field_is_malformed() -> None:
         "SELECT Id FROM Account LIMIT 'x'",
         "SELECT Id FROM Account LIMIT -1",
         "SELECT Id FROM Account OFFSET 1 LIMIT 1",
-        "SELECT Id FROM Account WHERE Name = \"x\"",
+        'SELECT Id FROM Account WHERE Name = "x"',
         "SELECT Id FROM Account WHERE Name IN ()",
         "SELECT Id FROM Account WHERE Name = 'x' AND NOT Name = 'y'",
         "SELECT COUNT(), Name FROM Account",
@@ -545,15 +639,21 @@ def test_error_body_is_the_rest_error_shape() -> None:
 
 def test_filter_and_sort_of_100k_rows_is_fast() -> None:
     rows = [
-        account(i, Name=f"Name {i % 997}", AnnualRevenue=float(i % 1000) if i % 7 else None,
-                Industry=("Banking", "Energy", None)[i % 3],
-                SystemModstamp=f"2026-11-{1 + i % 28:02d}T10:00:00.000+0000")
+        account(
+            i,
+            Name=f"Name {i % 997}",
+            AnnualRevenue=float(i % 1000) if i % 7 else None,
+            Industry=("Banking", "Energy", None)[i % 3],
+            SystemModstamp=f"2026-11-{1 + i % 28:02d}T10:00:00.000+0000",
+        )
         for i in range(100_000)
     ]
     query = parse(
         "SELECT Id, Name, AnnualRevenue FROM Account WHERE (Industry = 'banking' OR AnnualRevenue > 500) "
         "AND SystemModstamp >= 2026-11-10T00:00:00Z AND Name LIKE 'name 1%' "
-        "ORDER BY AnnualRevenue DESC NULLS LAST, Name", SCHEMA)
+        "ORDER BY AnnualRevenue DESC NULLS LAST, Name",
+        SCHEMA,
+    )
     start = time.perf_counter()
     result = execute(query, rows, resolve)
     elapsed = time.perf_counter() - start
