@@ -241,6 +241,10 @@ class FieldDef:
     custom: bool = False
 
     @property
+    def _long_or_compound(self) -> bool:
+        return self.type == "address" or (self.type == "textarea" and self.length > 255)
+
+    @property
     def required_on_create(self) -> bool:
         """A value must be given on insert (what triggers REQUIRED_FIELD_MISSING)."""
         return (
@@ -267,8 +271,9 @@ class FieldDef:
             "calculated": self.calculated,
             "defaultedOnCreate": self.defaulted_on_create or self.name in SYSTEM_FIELDS,
             "custom": self.custom,
-            "filterable": self.type != "address" and self.type != "textarea",
-            "sortable": self.type not in ("address", "textarea"),
+            # Long text areas (and compound fields) cannot be filtered or sorted; short ones can.
+            "filterable": not self._long_or_compound,
+            "sortable": not self._long_or_compound,
             "groupable": self.type not in ("address", "textarea", "double", "currency"),
             "referenceTo": list(self.reference_to),
             "relationshipName": self.relationship_name,

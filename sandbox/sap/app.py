@@ -186,7 +186,13 @@ def create_app(system: SapSystem, faults: FaultInjector | None = None) -> Starle
     """The SAP Gateway in front of ``system``, wrapped in fault injection."""
     sessions = SessionRegistry()
     gateway = _Gateway(system, sessions)
-    app = Starlette(routes=[Route("/{path:path}", gateway.endpoint, methods=_METHODS)])
+    app = Starlette(
+        routes=[
+            # Sandbox extra, like the Salesforce sandbox's: the whole state as JSON (`synchub sandbox dump`).
+            Route("/__sandbox/dump", gateway.dump, methods=["GET"]),
+            Route("/{path:path}", gateway.endpoint, methods=_METHODS),
+        ]
+    )
     app.state.system = system
     app.state.sessions = sessions
     app.add_middleware(
@@ -201,6 +207,10 @@ class _Gateway:
         self.sessions = sessions
         self.cookie_name = f"SAP_SESSIONID_{SYSTEM_ID}_{system.sap_client}"
         self.realm = f'Basic realm="SAP NetWeaver Application Server [{SYSTEM_ID}/{system.sap_client}]"'
+
+    async def dump(self, request: Request) -> Response:
+        state = await run_in_threadpool(self.system.dump)
+        return Response(json.dumps(state), media_type="application/json")
 
     async def endpoint(self, request: Request) -> Response:
         path = request.url.path

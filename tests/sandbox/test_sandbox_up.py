@@ -161,3 +161,32 @@ def test_synchub_sandbox_up_runs_in_the_foreground_and_stops_on_sigterm(tmp_path
     assert process.returncode == 0, errors.decode()
     assert "AIRFLOW_CONN_SYNCHUB_CRM" in out.decode()
     assert (tmp_path / "dump" / "salesforce" / "Account.jsonl").exists()
+
+
+def test_synchub_sandbox_dump_fetches_both_states_over_https(running, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from mdm.cli import app
+
+    out = tmp_path / "dumped"
+    result = CliRunner().invoke(
+        app,
+        [
+            "sandbox",
+            "dump",
+            "--out",
+            str(out),
+            "--crm-url",
+            running.crm_url,
+            "--erp-url",
+            running.erp_url,
+            "--ca",
+            str(running.tls.ca_cert),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = read_data_dir(out)
+    assert len(data.salesforce["Account"]) == SMALL.customers
+    assert len(data.sap["API_SALES_ORDER_SRV"]["A_SalesOrder"]) == len(
+        running.sap.dump()["API_SALES_ORDER_SRV"]["A_SalesOrder"]
+    )
