@@ -63,3 +63,50 @@ def store(store_url: str) -> Iterator[sessionmaker[Session]]:
         yield session_factory(engine)
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def sandbox_factory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Start fresh sandboxes for one test: ``sandbox_factory(seed=SeedOptions(...))`` or ``(data_dir=...)``.
+
+    Publishes their Airflow connections (AIRFLOW_CONN_SYNCHUB_CRM / _ERP) and REQUESTS_CA_BUNDLE in
+    the environment, as ``source var/sandbox.env`` would, and stops them after the test.
+    """
+    import json
+
+    from sandbox.faults import FaultConfig
+    from sandbox.runner import SandboxConfig, start_sandboxes
+
+    started = []
+    state_dir = tmp_path_factory.getbasetemp() / "sandbox-state"  # one CA for the whole session
+
+    def start(
+        seed=None,
+        data_dir=None,
+        page_size: int = 1000,
+        daily_api_limit: int = 1_000_000,
+        crm_faults: FaultConfig | None = None,
+        erp_faults: FaultConfig | None = None,
+    ):
+        running = start_sandboxes(
+            SandboxConfig(
+                seed=seed,
+                data_dir=data_dir,
+                crm_port=0,
+                erp_port=0,
+                state_dir=state_dir,
+                page_size=page_size,
+                daily_api_limit=daily_api_limit,
+                crm_faults=crm_faults or FaultConfig(),
+                erp_faults=erp_faults or FaultConfig(),
+            )
+        )
+        started.append(running)
+        monkeypatch.setenv("AIRFLOW_CONN_SYNCHUB_CRM", json.dumps(running.crm_connection()))
+        monkeypatch.setenv("AIRFLOW_CONN_SYNCHUB_ERP", json.dumps(running.erp_connection()))
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(running.ca_bundle))
+        return running
+
+    yield start
+    for running in started:
+        running.stop()

@@ -1,0 +1,165 @@
+"""Entity mappings: ``mappings/<entity>.yaml``, validated against ``mappings/schema.json``.
+
+Errors name the file, the line and the field (``mappings/customer.yaml:14: systems.sap.stamp:
+'daily' is not one of ...``), so a broken mapping fails fast under its own name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+
+from connectors.base import EntitySource, SalesforceChild, SalesforceSource, SapSource
+
+MAPPINGS_ENV = "SYNCHUB_MAPPINGS_DIR"
+DEFAULT_DIR = Path(__file__).resolve().parent.parent / "mappings"
+ENTITIES = ("customer", "product", "price", "order")
+
+
+class MappingError(ValueError):
+    """A mapping file is unusable; the message names the file, the line and the field."""
+
+    def __init__(self, path: Path, line: int | None, field: str | None, reason: str) -> None:
+        self.path, self.line, self.field, self.reason = path, line, field, reason
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {field}: {reason}" if field else f"{where}: {reason}")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    entity: str
+    path: Path
+    source: EntitySource
+    raw: dict[str, Any]
+
+
+def mappings_dir() -> Path:
+    return Path(os.environ.get(MAPPINGS_ENV) or DEFAULT_DIR)
+
+
+def _schema() -> dict[str, Any]:
+    return json.loads((DEFAULT_DIR / "schema.json").read_text())
+
+
+def _line_of(document: Any, path: list[str | int]) -> int | None:
+    """1-based line of the node at ``path`` (or of its nearest ancestor that has one)."""
+    node, line = document, None
+    for part in path:
+        if isinstance(node, CommentedMap) and part in node:
+            line = node.lc.key(part)[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        else:
+            break
+    if line is None and isinstance(document, CommentedMap):
+        line = document.lc.line + 1
+    return line
+
+
+def _dotted(path: list[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def load_mapping(path: Path) -> Mapping:
+    """Read, validate and interpret one mapping file."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise MappingError(path, None, None, f"cannot read the file: {exc.strerror}") from exc
+    try:
+        document = YAML(typ="rt").load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise MappingError(path, mark.line + 1 if mark else None, None, f"not valid YAML: {exc}") from exc
+    if not isinstance(document, CommentedMap):
+        raise MappingError(path, 1, None, "expected a mapping (key: value) at the top level")
+    data = _plain(document)
+    validator = jsonschema.Draft202012Validator(_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.path))))
+    if errors:
+        error = errors[0]
+        location = list(error.absolute_path)
+        raise MappingError(path, _line_of(document, location), _dotted(location), error.message)
+    if path.stem != data["entity"]:
+        raise MappingError(
+            path,
+            _line_of(document, ["entity"]),
+            "entity",
+            f"file {path.name} declares entity {data['entity']!r}; name it {data['entity']}.yaml",
+        )
+    return Mapping(entity=data["entity"], path=path, source=_source(data), raw=data)
+
+
+def _source(data: dict[str, Any]) -> EntitySource:
+    sf, sap = data["systems"]["salesforce"], data["systems"]["sap"]
+    children = tuple(
+        SalesforceChild(
+            object=c["object"],
+            parent_field=c["parent_field"],
+            relationship=c["relationship"],
+            fields=tuple(c["read"]),
+            external_id=c.get("external_id"),
+        )
+        for c in sf.get("children", [])
+    )
+    return EntitySource(
+        entity=data["entity"],
+        salesforce=SalesforceSource(
+            object=sf["object"],
+            fields=tuple(sf["read"]),
+            key=sf.get("key", "Id"),
+            stamp=sf.get("stamp", "SystemModstamp"),
+            external_id=sf.get("external_id"),
+            where=sf.get("where"),
+            children=children,
+            writable=tuple(sf.get("writable", ())),
+        ),
+        sap=SapSource(
+            service=sap["service"],
+            entity_set=sap["entity_set"],
+            keys=tuple(sap["keys"]),
+            stamp=sap["stamp"],
+            expand=tuple(sap.get("expand", ())),
+            filter=sap.get("filter"),
+            writable=tuple(sap.get("writable", ())),
+        ),
+    )
+
+
+def load_mappings(directory: Path | None = None) -> dict[str, Mapping]:
+    """Every ``*.yaml`` mapping in the directory, keyed by entity."""
+    directory = directory or mappings_dir()
+    mappings: dict[str, Mapping] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        mapping = load_mapping(path)
+        mappings[mapping.entity] = mapping
+    return mappings
+
+
+def entity_source(entity: str, directory: Path | None = None) -> EntitySource:
+    directory = directory or mappings_dir()
+    path = directory / f"{entity}.yaml"
+    if not path.exists():
+        raise MappingError(path, None, None, f"no mapping for entity {entity!r}")
+    return load_mapping(path).source
