@@ -28,8 +28,84 @@ db_app = typer.Typer(
 sandbox_app = typer.Typer(
     help="Salesforce and SAP S/4HANA sandboxes that speak the real protocols.", no_args_is_help=True
 )
+mappings_app = typer.Typer(
+    help="Entity mappings (mappings/*.yaml, checked against mappings/schema.json).", no_args_is_help=True
+)
+connections_app = typer.Typer(help="The Airflow connections to the CRM and the ERP.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(mappings_app, name="mappings")
+app.add_typer(connections_app, name="connections")
 app.add_typer(sandbox_app, name="sandbox")
+
+
+@mappings_app.command("validate")
+def mappings_validate(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Mapping files (default: every mappings/*.yaml).")
+    ] = None,
+) -> None:
+    """Validate mapping files; errors name the file, the line and the field."""
+    from mdm.mappings import MappingError, load_mapping, mappings_dir
+
+    files = paths or sorted(mappings_dir().glob("*.yaml"))
+    failed = 0
+    for path in files:
+        try:
+            mapping = load_mapping(path)
+        except MappingError as exc:
+            failed += 1
+            err.print(f"[red]invalid[/] {exc}")
+        else:
+            console.print(f"[green]ok[/]      {path} (entity {mapping.entity})")
+    if failed:
+        raise typer.Exit(1)
+
+
+@connections_app.command("test")
+def connections_test(
+    crm_conn_id: Annotated[str, typer.Option(help="Airflow connection id of the CRM.")] = "synchub_crm",
+    erp_conn_id: Annotated[str, typer.Option(help="Airflow connection id of the ERP.")] = "synchub_erp",
+    entity: Annotated[
+        list[str] | None, typer.Option(help="Entities whose mapped fields to check (default: all).")
+    ] = None,
+) -> None:
+    """Check each connection: auth and reachability, metadata, mapped fields existing and writable."""
+    from connectors.errors import ConnectorError
+    from mdm.mappings import MappingError, load_mappings
+
+    try:
+        mappings = load_mappings()
+    except MappingError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    sources = [m.source for name, m in sorted(mappings.items()) if not entity or name in entity]
+    failed = 0
+    for system, conn_id in (("salesforce", crm_conn_id), ("sap", erp_conn_id)):
+        try:
+            connector = _connector(system, conn_id)
+            results = connector.check(sources)
+        except (ConnectorError, ValueError) as exc:
+            failed += 1
+            console.print(f"[red]FAIL[/] {system:10} connection {conn_id}: {exc}")
+            continue
+        for result in results:
+            failed += not result.ok
+            mark = "[green]ok  [/]" if result.ok else "[red]FAIL[/]"
+            console.print(f"{mark} {result.system:10} {result.check:24} {result.detail}")
+    if failed:
+        console.print(f"[red]{failed} check(s) failed[/]")
+        raise typer.Exit(1)
+    console.print("[green]all checks passed[/]")
+
+
+def _connector(system: str, conn_id: str):
+    if system == "salesforce":
+        from connectors.salesforce import SalesforceConnector
+
+        return SalesforceConnector.from_airflow(conn_id)
+    from connectors.sap_odata import SapConnector
+
+    return SapConnector.from_airflow(conn_id)
 
 
 @db_app.command("upgrade")

@@ -137,6 +137,6 @@ def run_demo(console: Console, *, seed: int, customers: int, products: int, orde
         running.stop()
     console.print(
         f"[green]demo finished in {time.monotonic() - started:.1f} s[/]; sandboxes stopped. "
-        "Run them yourself with `synchub sandbox up --seed 42`."
+        "Run them yourself with `.venv/bin/synchub sandbox up --seed 42`."
     )
     return 0

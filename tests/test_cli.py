@@ -64,3 +64,22 @@ def test_sandbox_up_refuses_a_fault_rate_above_one() -> None:
     result = runner.invoke(app, ["sandbox", "up", "--fault-503", "1.5"])
     assert result.exit_code == 2
     assert "between 0 and 1" in result.output
+
+
+def test_mappings_validate_passes_the_shipped_mappings() -> None:
+    result = runner.invoke(app, ["mappings", "validate"])
+    assert result.exit_code == 0, result.output
+    assert "customer.yaml (entity customer)" in result.output
+
+
+def test_mappings_validate_fails_on_a_broken_file_naming_line_and_field(tmp_path) -> None:
+    from mdm.mappings import DEFAULT_DIR
+
+    broken = tmp_path / "customer.yaml"
+    broken.write_text(
+        (DEFAULT_DIR / "customer.yaml").read_text().replace("stamp: date+time", "stamp: hourly")
+    )
+    result = runner.invoke(app, ["mappings", "validate", str(broken)])
+    assert result.exit_code == 1
+    assert "systems.sap.stamp: 'hourly' is not one of" in result.output
+    assert f"{broken}:" in result.output
