@@ -18,6 +18,8 @@ runner = CliRunner()
         [],
         ["db"],
         ["db", "upgrade"],
+        ["mappings", "validate"],
+        ["connections", "test"],
         ["sandbox"],
         ["sandbox", "up"],
         ["sandbox", "seed"],
