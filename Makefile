@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export AIRFLOW_HOME := $(CURDIR)
 export AIRFLOW_CONFIG := $(CURDIR)/airflow.cfg
 
-.PHONY: demo test bench lint venv clean
+.PHONY: demo test bench bench-connectors lint venv clean
 
 venv: $(STAMP)
 
@@ -26,7 +26,10 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadgroup
 
 bench: $(STAMP)
-	$(PY) bench/sandbox_reads.py
+	$(PY) -m bench.sandbox_reads
+
+bench-connectors: $(STAMP)
+	$(PY) -m bench.connectors
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
