@@ -113,9 +113,8 @@ def main() -> int:
             )
             ok &= count >= args.customers
 
-        print(
-            f"\n{'write':34} {'records':>8} {'seconds':>8} {'calls':>6} {'calls/1k':>9} {'target':>7} {'failed':>7}"
-        )
+        header = ("write", "records", "seconds", "calls", "calls/1k", "target", "failed")
+        print("\n{:34} {:>8} {:>8} {:>6} {:>9} {:>7} {:>7}".format(*header))
         for name, connector, records, target in (
             ("salesforce collections upsert", crm, salesforce_records(args.collections_writes, "BC"), 6.0),
             ("salesforce Bulk API 2.0 upsert", crm, salesforce_records(args.bulk_writes, "BB"), 1.0),
