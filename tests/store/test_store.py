@@ -23,8 +23,19 @@ def test_upgrade_creates_the_tables_and_is_idempotent(store_url: str) -> None:
         tables = set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
-    assert {"run", "source_record", "watermark", "alembic_version"} <= tables
-    assert current_revision(store_url) == "0001"
+    assert {
+        "run",
+        "source_record",
+        "watermark",
+        "alembic_version",
+        "canonical_record",
+        "golden_record",
+        "golden_record_version",
+        "xref",
+        "match_decision",
+        "publish_state",
+    } <= tables
+    assert current_revision(store_url) == "0002"
 
 
 def test_models_match_the_migrations(store_url: str) -> None:
