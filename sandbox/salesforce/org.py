@@ -506,7 +506,8 @@ class SalesforceOrg:
             return self._records.get(obj, {}).get(record_id)
 
         try:
-            records = soql_engine.execute(parsed, rows, resolve, base_url=base_url)
+            # Relative date literals (TODAY, LAST_N_DAYS:n) count days on the org's clock, like the stamps.
+            records = soql_engine.execute(parsed, rows, resolve, base_url=base_url, now=self._clock())
         except soql_engine.SoqlError as exc:
             raise SalesforceApiError(400, exc.code, exc.message) from exc
         if getattr(parsed, "count_only", False):
