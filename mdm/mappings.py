@@ -9,19 +9,27 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from connectors.base import EntitySource, SalesforceChild, SalesforceSource, SapSource
 
+if TYPE_CHECKING:
+    from mdm.canonical import EntityModel
+
 MAPPINGS_ENV = "SYNCHUB_MAPPINGS_DIR"
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "mappings"
 ENTITIES = ("customer", "product", "price", "order")
+# Sections other modules define, each checked by its own schema file next to schema.json.
+SECTION_SCHEMAS = ("match.schema.json", "survivorship.schema.json")
 
 
 class MappingError(ValueError):
@@ -39,6 +47,7 @@ class Mapping:
     path: Path
     source: EntitySource
     raw: dict[str, Any]
+    model: EntityModel | None = None  # the compiled canonical section (fields, transforms, publish)
 
 
 def mappings_dir() -> Path:
@@ -47,6 +56,22 @@ def mappings_dir() -> Path:
 
 def _schema() -> dict[str, Any]:
     return json.loads((DEFAULT_DIR / "schema.json").read_text())
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    """The main schema, with the section schemas it ``$ref``s (match, survivorship) in its registry."""
+    main = _schema()
+    registry: Registry = Registry()
+    for name in SECTION_SCHEMAS:
+        contents = json.loads((DEFAULT_DIR / name).read_text())
+        resource = Resource.from_contents(contents, DRAFT202012)
+        uri = main["$id"].rsplit("/", 1)[0] + "/" + name
+        # Registered under the name the main schema refers to, and under its own $id for its inner $refs.
+        registry = registry.with_resources(
+            [(uri, resource), *([(resource.id(), resource)] if resource.id() else [])]
+        )
+    return jsonschema.Draft202012Validator(main, registry=registry)
 
 
 def _line_of(document: Any, path: list[str | int]) -> int | None:
@@ -95,8 +120,9 @@ def load_mapping(path: Path) -> Mapping:
     if not isinstance(document, CommentedMap):
         raise MappingError(path, 1, None, "expected a mapping (key: value) at the top level")
     data = _plain(document)
-    validator = jsonschema.Draft202012Validator(_schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.path))))
+    errors = sorted(
+        _validator().iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.path)))
+    )
     if errors:
         error = errors[0]
         location = list(error.absolute_path)
@@ -108,7 +134,13 @@ def load_mapping(path: Path) -> Mapping:
             "entity",
             f"file {path.name} declares entity {data['entity']!r}; name it {data['entity']}.yaml",
         )
-    return Mapping(entity=data["entity"], path=path, source=_source(data), raw=data)
+    from mdm.canonical import compile_model
+
+    def fail(location: list[str | int], reason: str) -> MappingError:
+        return MappingError(path, _line_of(document, location), _dotted(location), reason)
+
+    model = compile_model(data, fail)
+    return Mapping(entity=data["entity"], path=path, source=_source(data), raw=data, model=model)
 
 
 def _source(data: dict[str, Any]) -> EntitySource:

@@ -49,7 +49,9 @@ def test_a_bad_enum_value_names_file_line_and_field(tmp_path: Path) -> None:
 
 def test_an_unknown_key_is_refused(tmp_path: Path) -> None:
     path = _write(tmp_path, VALID.replace("    key: Id\n", "    key: Id\n    kye: Name\n"))
-    with pytest.raises(MappingError, match=r"systems\.salesforce: Additional properties are not allowed \('kye'"):
+    with pytest.raises(
+        MappingError, match=r"systems\.salesforce: Additional properties are not allowed \('kye'"
+    ):
         load_mapping(path)
 
 
@@ -77,3 +79,120 @@ def test_the_file_name_must_match_the_entity(tmp_path: Path) -> None:
     path = _write(tmp_path, VALID, name="product.yaml")
     with pytest.raises(MappingError, match="declares entity 'customer'; name it customer.yaml"):
         load_mapping(path)
+
+
+# --- the canonical part: fields, transforms, publish ---------------------------------------------------
+
+
+def _error_for(tmp_path: Path, old: str, new: str) -> MappingError:
+    assert old in VALID, old
+    path = _write(tmp_path, VALID.replace(old, new, 1))
+    with pytest.raises(MappingError) as error:
+        load_mapping(path)
+    assert error.value.path == path
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if new.splitlines()[0] in text)
+    assert error.value.line == line, str(error.value)
+    return error.value
+
+
+def test_the_customer_mapping_compiles_its_canonical_rules() -> None:
+    model = load_mapping(DEFAULT_DIR / "customer.yaml").model
+    assert model is not None
+    assert {"name", "country", "vat_number", "erp_customer_number"} <= set(model.fields)
+    assert "to_BusinessPartnerTax[0].BPTaxNumber" in model.receivable("sap")
+    assert "DunsNumber" not in model.receivable("salesforce")
+
+
+def test_an_unknown_transform_names_file_line_and_field(tmp_path: Path) -> None:
+    error = _error_for(
+        tmp_path, "vat_number: {from: VAT_Number__c, transforms: [vat_normalise]}",
+        "vat_number: {from: VAT_Number__c, transforms: [vat_normalize]}",
+    )  # fmt: skip
+    assert error.field == "systems.salesforce.fields.vat_number.transforms[0]"
+    assert "unknown transform 'vat_normalize'" in error.reason
+
+
+def test_bad_transform_arguments_name_file_line_and_field(tmp_path: Path) -> None:
+    error = _error_for(
+        tmp_path, "BillingCity: {from: city, transforms: [{truncate: 40}]}",
+        "BillingCity: {from: city, transforms: [{truncate: forty}]}",
+    )  # fmt: skip
+    assert error.field == "systems.salesforce.publish.BillingCity.transforms[0]"
+    assert "argument 'length' must be an integer" in error.reason
+
+
+def test_an_unknown_value_map_is_refused(tmp_path: Path) -> None:
+    error = _error_for(
+        tmp_path, "industry: {from: to_Customer.Industry, transforms: [{value_map: industry}]}",
+        "industry: {from: to_Customer.Industry, transforms: [{value_map: industries}]}",
+    )  # fmt: skip
+    assert error.field == "systems.sap.fields.industry.transforms[0]"
+    assert "no map 'industries'" in error.reason
+
+
+def test_a_field_that_is_not_canonical_is_refused(tmp_path: Path) -> None:
+    error = _error_for(tmp_path, "duns: {from: DunsNumber,", "dunz: {from: DunsNumber,")
+    assert error.field == "systems.salesforce.fields.dunz"
+    assert "'dunz' is not a canonical field" in error.reason
+
+
+def test_a_source_field_salesforce_does_not_read_is_refused(tmp_path: Path) -> None:
+    error = _error_for(
+        tmp_path,
+        "phone: {from: Phone, transforms: [phone_e164]}",
+        "phone: {from: Fax, transforms: [phone_e164]}",
+    )
+    assert error.field == "systems.salesforce.fields.phone.from"
+    assert "Fax is not in systems.salesforce.read" in error.reason
+
+
+def test_an_sap_navigation_that_is_not_expanded_is_refused(tmp_path: Path) -> None:
+    error = _error_for(tmp_path, "from: to_Customer.VATRegistration", "from: to_Supplier.VATRegistration")
+    assert error.field == "systems.sap.fields.vat_number.fallback[0].from"
+    assert "navigation to_Supplier is not in systems.sap.expand" in error.reason
+
+
+def test_a_target_the_system_may_not_receive_is_refused(tmp_path: Path) -> None:
+    error = _error_for(tmp_path, "      Website: website\n", "      Description: website\n")
+    assert error.field == "systems.salesforce.publish.Description"
+    assert "Description is not in systems.salesforce.writable" in error.reason
+
+
+def test_a_publish_rule_needs_from_or_value(tmp_path: Path) -> None:
+    error = _error_for(
+        tmp_path, 'BusinessPartnerCategory: {value: "2"}', "BusinessPartnerCategory: {transforms: [trim]}"
+    )
+    assert "give either 'from' (canonical fields) or 'value' (a constant)" in error.reason
+
+
+def test_a_bad_canonical_type_is_refused_by_the_schema(tmp_path: Path) -> None:
+    error = _error_for(tmp_path, "    email: {type: email}", "    email: {type: e-mail}")
+    assert error.field == "canonical.fields.email.type"
+
+
+def test_errors_inside_a_section_schema_name_file_line_and_field(tmp_path: Path, monkeypatch) -> None:
+    import json
+    import shutil
+
+    import mdm.mappings as mappings
+
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    shutil.copy(DEFAULT_DIR / "schema.json", schemas / "schema.json")
+    (schemas / "survivorship.schema.json").write_text('{"type": "object"}')
+    (schemas / "match.schema.json").write_text(json.dumps({
+        "$id": "https://example.org/match.json", "type": "object",
+        "properties": {"rules": {"type": "array", "items": {"$ref": "#/$defs/rule"}}},
+        "$defs": {"rule": {"type": "object", "required": ["name"]}},
+    }))  # fmt: skip
+    monkeypatch.setattr(mappings, "DEFAULT_DIR", schemas)
+    mappings._validator.cache_clear()
+    try:
+        path = _write(tmp_path, VALID + "match:\n  rules:\n    - name: same_vat\n    - kind: fuzzy\n")
+        with pytest.raises(MappingError) as error:
+            load_mapping(path)
+    finally:
+        mappings._validator.cache_clear()
+    assert error.value.field == "match.rules[1]"
+    assert error.value.line == len(VALID.splitlines()) + 4
+    assert "'name' is a required property" in error.value.reason
