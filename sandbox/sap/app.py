@@ -7,6 +7,11 @@ service document and ``$metadata``, queries with ``$filter/$select/$orderby/$top
 $inlinecount`` and ``/$count``, server-driven paging with ``__next``/``$skiptoken``, creates with
 deep insert, MERGE/PATCH/PUT/DELETE (204), ETags with If-Match (428/412), ``$batch`` with atomic
 changesets, and errors in SAP's JSON.
+
+Entity data is JSON only: where a real Gateway would answer Atom XML (no ``$format=json`` and no
+``Accept: application/json``) the sandbox answers 406, so a client cannot pass here by luck and
+then meet XML on a real system. ``$metadata``, the service document, ``/$count`` and ``$value``
+keep their own formats.
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ class ODataRequest:
     body: bytes
     root: str  # service root URL, ending in "/"
     user: str
+    head: bool = False  # a HEAD request, answered as its GET without the body
 
     def option(self, name: str) -> str | None:
         for key, value in self.query:
@@ -128,9 +134,10 @@ class SessionRegistry:
             entry = self._sessions.get(session_id or "")
             return entry is not None and bool(token) and entry == (user, token)
 
-    def expire_all(self) -> None:
+    def expire(self, session_id: str | None) -> None:
+        """End one logon session: its cookie and CSRF token stop working, other sessions go on."""
         with self._lock:
-            self._sessions.clear()
+            self._sessions.pop(session_id or "", None)
 
 
 def _csrf_failed() -> Response:
@@ -151,8 +158,9 @@ def _is_write(request: Request) -> bool:
 class SapFaultResponder:
     """Injected faults in SAP's shapes: throttling, an unavailable or slow backend, a lost session."""
 
-    def __init__(self, sessions: SessionRegistry) -> None:
+    def __init__(self, sessions: SessionRegistry, cookie_name: str) -> None:
         self.sessions = sessions
+        self.cookie_name = cookie_name
 
     def _error(self, status: int, code: str, message: str) -> Response:
         body = ODataError(status, code, message).to_json()
@@ -175,7 +183,8 @@ class SapFaultResponder:
     def expired_session(self, request: Request) -> Response | None:
         if not _is_write(request):
             return None
-        self.sessions.expire_all()
+        # Only the session this request belongs to times out, as when the ICM drops one idle session.
+        self.sessions.expire(request.cookies.get(self.cookie_name))
         return _csrf_failed()
 
 
@@ -196,7 +205,9 @@ def create_app(system: SapSystem, faults: FaultInjector | None = None) -> Starle
     app.state.system = system
     app.state.sessions = sessions
     app.add_middleware(
-        FaultMiddleware, injector=faults or FaultInjector(), responder=SapFaultResponder(sessions)
+        FaultMiddleware,
+        injector=faults or FaultInjector(),
+        responder=SapFaultResponder(sessions, gateway.cookie_name),
     )
     return app
 
@@ -261,6 +272,7 @@ class _Gateway:
             body=body,
             root=root,
             user=user,
+            head=method == "HEAD",
         )
         if rest == "$batch":
             result = await run_in_threadpool(self._batch, odata_request)
@@ -346,6 +358,7 @@ class _Gateway:
                 return ODataResponse(200, {"content-type": "text/plain;charset=utf-8"}, text.encode())
             if rest[1:]:
                 raise _segment_not_found(rest[1])
+            _require_json(request)
             return _json_response(200, {"d": {nav_name: encode_value(prop, record.get(nav_name))}})
         nav = entity_set.navigations.get(nav_name)
         if nav is None:
@@ -434,7 +447,7 @@ class _Gateway:
         inlinecount = request.option("$inlinecount")
         if inlinecount not in (None, "allpages", "none"):
             raise ODataError(400, CODE_BAD_REQUEST, f"Invalid value '{inlinecount}' for $inlinecount")
-        _check_format(request)
+        _require_json(request)
         records = self._filtered(request, entity_set, records)
         total = len(records)
         skip = _non_negative(request, "$skip") or 0
@@ -508,7 +521,7 @@ class _Gateway:
         return out
 
     def _single(self, request: ODataRequest, entity_set: EntitySet, record: Record) -> ODataResponse:
-        _check_format(request)
+        _require_json(request)
         (own, nested), tree = self._shape(request, entity_set)
         entity = self._encode(request.root, entity_set, [record], own, nested, tree, "")[0]
         headers = {}
@@ -545,6 +558,7 @@ class _Gateway:
     def _create(
         self, request: ODataRequest, entity_set: EntitySet, parent: tuple[EntitySet, Record, str] | None
     ) -> ODataResponse:
+        _require_json(request)  # before the create: a rejected request must change nothing
         created = self.system.create(entity_set, _json_body(request), user=request.user, parent=parent)
         entity = self._encode_created(request.root, created)
         path = entity_key_path(entity_set, created.record)
@@ -685,11 +699,37 @@ def _non_negative(request: ODataRequest, name: str) -> int | None:
     return int(raw)
 
 
-def _check_format(request: ODataRequest) -> None:
+def _accepts_json(accept: str) -> bool:
+    """Whether an Accept header names application/json (with a non-zero quality)."""
+    for media_range in accept.split(","):
+        media_type, *params = (part.strip() for part in media_range.split(";"))
+        if media_type.lower() != "application/json":
+            continue
+        quality = next((p.partition("=")[2] for p in params if p.lower().startswith("q=")), "1")
+        try:
+            if float(quality) > 0:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _require_json(request: ODataRequest) -> None:
+    """406 unless the client asked for JSON: SAP Gateway answers entity data as Atom XML by default
+    (no ``$format``, ``Accept: */*`` or XML), which this sandbox does not speak. A client that works
+    here only by luck would get XML from a real system."""
     fmt = request.option("$format")
-    if fmt not in (None, "json", "application/json"):
-        # The sandbox speaks JSON only; a real Gateway would also answer atom/xml.
-        raise ODataError(415, CODE_BAD_REQUEST, f"The sandbox supports only $format=json, not '{fmt}'")
+    if fmt in ("json", "application/json") or (request.head and fmt is None):
+        return  # HEAD (a CSRF token fetch) sends no body, so its format does not matter
+    if fmt is None and _accepts_json(request.headers.get("accept", "")):
+        return
+    asked = f"$format={fmt}" if fmt is not None else f"Accept: {request.headers.get('accept') or '(none)'}"
+    raise ODataError(
+        406,
+        CODE_BAD_REQUEST,
+        f"Not acceptable ({asked}): SAP Gateway would answer Atom XML here; this sandbox speaks JSON "
+        "only: send 'Accept: application/json' or add '$format=json'",
+    )
 
 
 def _json_body(request: ODataRequest) -> dict:

@@ -194,6 +194,29 @@ def encode_value(prop: Property, value: object) -> object:
     return str(value)
 
 
+_NULL_GUID = "00000000-0000-0000-0000-000000000000"
+
+
+def initial_value(prop: Property) -> object:
+    """ABAP's initial value of a property as stored: S/4 has no null for character, numeric or flag
+    fields (``""``, ``0``, ``Decimal("0.000")``, ``False``); dates, timestamps and times stay None,
+    which the Gateway renders as null."""
+    edm = prop.edm_type
+    if edm == "Edm.String":
+        return ""
+    if edm == "Edm.Boolean":
+        return False
+    if edm == "Edm.Decimal":
+        return Decimal(0).quantize(Decimal(1).scaleb(-(prop.scale or 0)))
+    if edm in _INT_TYPES:
+        return 0
+    if edm in _FLOAT_TYPES:
+        return 0.0
+    if edm == "Edm.Guid":
+        return _NULL_GUID
+    return None
+
+
 def _decode_datetime(prop: Property, raw: object) -> datetime:
     if isinstance(raw, datetime):
         value = raw

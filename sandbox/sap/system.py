@@ -10,7 +10,13 @@ where a client can see it:
   has them, and only on the entity that changed: a new or changed address leaves its partner's stamp
   alone, the trap incremental extraction must survive;
 - deep inserts (partner with addresses, roles, tax numbers and customer; order with items) are atomic,
-  and so is every ``transaction()`` (a ``$batch`` changeset).
+  and so is every ``transaction()`` (a ``$batch`` changeset);
+- it stores ABAP initial values, never null, for strings (``""``), flags (``false``) and numbers
+  (``0``/``"0.000"``); only dates, timestamps and times can be null. So ``$filter=X eq ''`` finds
+  fields never filled and ``X eq null`` on a string finds nothing, as on S/4;
+- API creates must carry what S/4 requires (partner category and name, the sales order's
+  organisational data and sold-to party, an item's material and a positive quantity) and get S/4's
+  400 with one error detail per property; ``load()`` takes data as a system already holds it.
 
 All methods are thread-safe: one re-entrant lock guards the tables.
 """
@@ -37,6 +43,7 @@ from sandbox.sap.odata import (
     decode_value,
     encode_value,
     etag_of,
+    initial_value,
 )
 
 Key = tuple[Any, ...]
@@ -85,6 +92,15 @@ _READ_ONLY = {
     "BusinessPartnerUUID",
     "AddressUUID",
 }
+
+_PARTNER_CATEGORIES = ("1", "2", "3")  # person, organisation, group
+_ORDER_REQUIRED = (
+    "SalesOrderType",
+    "SalesOrganization",
+    "DistributionChannel",
+    "OrganizationDivision",
+    "SoldToParty",
+)
 
 _FAR_FUTURE = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
 _DIGITS = re.compile(r"^\d+$")
@@ -201,8 +217,9 @@ class SapSystem:
         return result
 
     def _where(self, set_name: str, prop: str, value: Any) -> list[Record]:
-        """The stored records of a set whose (indexed) property has ``value``; none for None."""
-        if value is None:
+        """The stored records of a set whose (indexed) property has ``value``; none for an initial value
+        (an empty reference such as a partner's Customer points nowhere)."""
+        if value is None or value == "":
             return []
         return list(self._index[(set_name, prop)].get(value, {}).values())
 
@@ -262,7 +279,7 @@ class SapSystem:
                     bucket.pop(key, None)
                     if not bucket:
                         del index[old.get(prop)]
-            if record is not None and record.get(prop) is not None:
+            if record is not None and record.get(prop) not in (None, ""):
                 index.setdefault(record.get(prop), {})[key] = record
         if record is None:
             table.pop(key, None)
@@ -270,6 +287,11 @@ class SapSystem:
             table[key] = record
 
     def _put(self, entity_set: EntitySet, record: Record) -> None:
+        """Store a record; null non-key values become ABAP initial values first (S/4 has no null
+        string, flag or number), so reads, $filter, $orderby and dump() all see the same value."""
+        for name, prop in entity_set.properties.items():
+            if record.get(name) is None and not prop.is_key:
+                record[name] = initial_value(prop)
         key = self.key_of(entity_set, record)
         if self._journal is not None:
             self._journal.append((entity_set.name, key, self._tables[entity_set.name].get(key)))
@@ -439,6 +461,7 @@ class SapSystem:
                 f"Entity '{entity_set.type_name}' with key ({key_text}) already exists",
             )
         self._check_parent(entity_set, record)
+        self._check_required(entity_set, record)
         self._check_references(entity_set, record)
         self._fill_defaults(entity_set, record, user, now)
         self._stamp(entity_set, record, user, now, previous=None)
@@ -570,17 +593,66 @@ class SapSystem:
                 CODE_BUSINESS, f"{parent_name.removeprefix('A_')} {record.get(child_prop)} does not exist"
             )
 
+    def _check_required(self, entity_set: EntitySet, record: Record) -> None:
+        """The business fields S/4 requires when an entity is created through the API; one error detail
+        per offending property, as S/4 collects its messages before rejecting the request.
+
+        Only API creates are checked: data files (``load``) hold what a system already contains."""
+        problems: list[tuple[str, str, str]] = []  # (message code, message, property)
+
+        def require(*names: str) -> None:
+            for name in names:
+                if not record.get(name):
+                    problems.append(("00/055", f"Fill in all required entry fields: {name}", name))
+
+        name = entity_set.name
+        if name == "A_BusinessPartner":
+            category = record.get("BusinessPartnerCategory")
+            if not category:
+                require("BusinessPartnerCategory")
+            elif category not in _PARTNER_CATEGORIES:
+                problems.append(
+                    (
+                        "00/058",
+                        f"Entry {category} for BusinessPartnerCategory does not exist (1 person, "
+                        "2 organization, 3 group)",
+                        "BusinessPartnerCategory",
+                    )
+                )
+            elif category == "1":
+                require("LastName")
+            else:
+                require("OrganizationBPName1")
+        elif name == "A_SalesOrder":
+            require(*_ORDER_REQUIRED)
+        elif name == "A_SalesOrderItem":
+            require("Material")
+            quantity = record.get("RequestedQuantity")
+            if quantity is None or quantity <= 0:
+                problems.append(
+                    ("00/055", "Enter a RequestedQuantity greater than zero", "RequestedQuantity")
+                )
+        if problems:
+            details = [
+                {"code": code, "message": message, "propertyref": prop, "target": prop}
+                for code, message, prop in problems
+            ]
+            code, message, _ = problems[0]
+            if len(problems) > 1 and code == "00/055":
+                message = "Fill in all required entry fields: " + ", ".join(p for _, _, p in problems)
+            raise ODataError(400, code, message, details)
+
     def _check_references(self, entity_set: EntitySet, record: Record) -> None:
         """The references S/4 checks on an order: the sold-to party is a customer, materials exist."""
         if entity_set.name == "A_SalesOrder":
             sold_to = record.get("SoldToParty")
-            if sold_to is None:
+            if not sold_to:
                 raise _bad_request("V1/302", "Enter a sold-to party", "SoldToParty")
             if (sold_to,) not in self._tables["A_Customer"]:
                 raise _bad_request("V1/302", f"Sold-to party {sold_to} does not exist", "SoldToParty")
         elif entity_set.name == "A_SalesOrderItem":
             material = record.get("Material")
-            if material is not None and (material,) not in self._tables["A_Product"]:
+            if material and (material,) not in self._tables["A_Product"]:
                 raise _bad_request(
                     "M3/305", f"Material {material} does not exist or is not activated", "Material"
                 )
@@ -618,14 +690,16 @@ class SapSystem:
 
     @staticmethod
     def _fill_partner_names(record: Record) -> None:
-        if record.get("BusinessPartnerFullName") is None:
-            if record.get("BusinessPartnerCategory") == "1" or record.get("LastName"):
+        """S/4 derives the partner's full name and name from the person's or organisation's names."""
+        if not record.get("BusinessPartnerFullName"):
+            category = record.get("BusinessPartnerCategory")
+            if category == "1" or (category not in ("2", "3") and record.get("LastName")):
                 parts = [record.get("FirstName"), record.get("LastName")]
             else:
                 parts = [record.get("OrganizationBPName1"), record.get("OrganizationBPName2")]
             full = " ".join(p for p in parts if p)
-            record["BusinessPartnerFullName"] = full[:81] or None
-        if record.get("BusinessPartnerName") is None:
+            record["BusinessPartnerFullName"] = full[:81]
+        if not record.get("BusinessPartnerName"):
             record["BusinessPartnerName"] = record.get("BusinessPartnerFullName")
 
     def _after_create(self, entity_set: EntitySet, record: Record, user: str, now: dt.datetime) -> None:
@@ -780,7 +854,7 @@ class SapSystem:
     def _link_customers(self) -> None:
         partners = self._sets["A_BusinessPartner"]
         for number, partner in list(self._tables["A_BusinessPartner"].items()):
-            if partner.get("Customer") is None and (number[0],) in self._tables["A_Customer"]:
+            if not partner.get("Customer") and (number[0],) in self._tables["A_Customer"]:
                 self._put(partners, {**partner, "Customer": number[0]})
 
     def dump(self) -> dict[str, dict[str, list[dict]]]:

@@ -29,6 +29,7 @@ from sandbox.sap.odata import (
     encode_value,
     entity_key_path,
     etag_of,
+    initial_value,
     parse_expand,
     parse_filter,
     parse_key_predicate,
@@ -743,3 +744,12 @@ def test_pyodata_sees_sap_errors_for_bad_filters(client) -> None:
     assert status == 400
     assert body["message"]["value"] == "Property 'Foo' not found in type 'A_BusinessPartnerType'"
     assert body["innererror"]["application"]["service_id"] == SERVICE
+
+
+def test_initial_values_are_abap_ones_and_null_only_for_dates_and_times() -> None:
+    assert initial_value(prop(BP, "SearchTerm1")) == ""
+    assert initial_value(prop(BP, "BusinessPartnerIsBlocked")) is False
+    assert str(initial_value(prop(ORDER, "TotalNetAmount"))) == "0.000"
+    assert encode_value(prop(PRODUCT, "GrossWeight"), initial_value(prop(PRODUCT, "GrossWeight"))) == "0.000"
+    assert [initial_value(prop(BP, n)) for n in ("BirthDate", "LastChangeTime")] == [None, None]
+    assert initial_value(prop(PRODUCT, "LastChangeDateTime")) is None

@@ -9,6 +9,7 @@ import pytest
 from sandbox.sap.model import load_model
 from sandbox.sap.odata import ODataError
 from sandbox.sap.system import SapSystem
+from sandbox.seed import SeedOptions, generate
 
 BP = load_model()["API_BUSINESS_PARTNER"]
 NOW = dt.datetime(2026, 5, 4, 12, 30, 15, tzinfo=dt.UTC)
@@ -73,14 +74,18 @@ def test_load_rejects_unknown_property_naming_set_and_property() -> None:
 def test_numbering_continues_after_the_highest_loaded_number() -> None:
     system = _system()
     system.load({"API_BUSINESS_PARTNER": {"A_BusinessPartner": [{"BusinessPartner": "1000041"}]}})
-    created = system.create(BP["A_BusinessPartner"], {"OrganizationBPName1": "Next"}, user="U")
+    created = system.create(
+        BP["A_BusinessPartner"], {"BusinessPartnerCategory": "2", "OrganizationBPName1": "Next"}, user="U"
+    )
     assert created.record["BusinessPartner"] == "1000042"
 
 
 def test_failed_transaction_leaves_no_trace() -> None:
     system = _system()
     with pytest.raises(ODataError), system.transaction():
-        system.create(BP["A_BusinessPartner"], {"OrganizationBPName1": "Gone"}, user="U")
+        system.create(
+            BP["A_BusinessPartner"], {"BusinessPartnerCategory": "2", "OrganizationBPName1": "Gone"}, user="U"
+        )
         system.create(BP["A_BusinessPartnerRole"], {"BusinessPartner": "404"}, user="U")
     assert system.records(BP["A_BusinessPartner"]) == []
 
@@ -90,7 +95,11 @@ def test_address_change_does_not_stamp_the_partner() -> None:
     system = SapSystem(clock=lambda: clock[0])
     partner = system.create(
         BP["A_BusinessPartner"],
-        {"OrganizationBPName1": "P", "to_BusinessPartnerAddress": [{"CityName": "A"}]},
+        {
+            "BusinessPartnerCategory": "2",
+            "OrganizationBPName1": "P",
+            "to_BusinessPartnerAddress": [{"CityName": "A"}],
+        },
         user="U",
     ).record
     (address,) = system.related(BP["A_BusinessPartner"], [partner], "to_BusinessPartnerAddress")[0]
@@ -120,3 +129,80 @@ def test_condition_records_are_numbered_with_leading_zeros() -> None:
     assert created.record["ConditionRecord"] == "0000000001"
     (validity,) = created.children["to_SlsPrcgCndnRecdValidity"]
     assert validity.record["ConditionRecord"] == "0000000001"
+
+
+# ------------------------------------------------------------------------------------------ initial values
+
+ORG = {"BusinessPartnerCategory": "2", "OrganizationBPName1": "Org"}
+
+
+def test_loaded_records_hold_abap_initial_values_for_missing_fields() -> None:
+    system = _system()
+    system.load(
+        {
+            "API_BUSINESS_PARTNER": {"A_BusinessPartner": [{"BusinessPartner": "1", "SearchTerm2": None}]},
+            "API_PRODUCT_SRV": {"A_Product": [{"Product": "P1"}]},
+        }
+    )
+    (partner,) = system.records(BP["A_BusinessPartner"])
+    (product,) = system.records(load_model()["API_PRODUCT_SRV"]["A_Product"])
+    assert (partner["SearchTerm2"], partner["BusinessPartnerIsBlocked"], partner["BirthDate"]) == (
+        "",
+        False,
+        None,
+    )
+    assert str(product["GrossWeight"]) == "0.000" and product["CrossPlantStatusValidityDate"] is None
+
+
+def test_put_resets_unsent_fields_to_initial_values_not_null() -> None:
+    system = _system()
+    partner = system.create(BP["A_BusinessPartner"], {**ORG, "SearchTerm1": "S", "IsFemale": True}, user="U")
+    system.update(BP["A_BusinessPartner"], partner.record, ORG, user="U", replace=True)
+    stored = system.get(BP["A_BusinessPartner"], partner.record)
+    assert (stored["SearchTerm1"], stored["IsFemale"]) == ("", False)
+
+
+def test_dump_shows_initial_values_and_loads_back_identically() -> None:
+    first = _system()
+    first.create(BP["A_BusinessPartner"], {**ORG, "to_BusinessPartnerAddress": [{"CityName": "A"}]}, user="U")
+    dumped = first.dump()
+    (partner,) = dumped["API_BUSINESS_PARTNER"]["A_BusinessPartner"]
+    assert partner["SearchTerm2"] == "" and partner["IsMarkedForArchiving"] is False
+    assert "BirthDate" not in partner  # null dates are left out
+    second = _system()
+    second.load(dumped)
+    assert second.dump() == dumped
+
+
+# ------------------------------------------------------------------------------------------ create rules
+
+
+def test_create_rejects_a_partner_without_category_but_load_keeps_one() -> None:
+    system = _system()
+    with pytest.raises(ODataError) as failed:
+        system.create(BP["A_BusinessPartner"], {"OrganizationBPName1": "X"}, user="U")
+    assert (failed.value.status, failed.value.details[0]["propertyref"]) == (400, "BusinessPartnerCategory")
+    system.load({"API_BUSINESS_PARTNER": {"A_BusinessPartner": [{"BusinessPartner": "7"}]}})
+    assert [p["BusinessPartner"] for p in system.records(BP["A_BusinessPartner"])] == ["7"]
+
+
+def test_seeded_partners_and_orders_pass_the_create_rules() -> None:
+    data, _ = generate(SeedOptions(seed=3, customers=12, products=8, orders=12))
+    system = _system()
+    system.load(data.sap)
+    orders = load_model()["API_SALES_ORDER_SRV"]
+    read_only = {"BusinessPartner", "Customer", "BusinessPartnerUUID", "SalesOrder", "SalesOrderItem"}
+    for partner in data.sap["API_BUSINESS_PARTNER"]["A_BusinessPartner"]:
+        payload = {k: v for k, v in partner.items() if k not in read_only}
+        system.create(BP["A_BusinessPartner"], payload, user="U")
+    items = data.sap["API_SALES_ORDER_SRV"]["A_SalesOrderItem"]
+    for order in data.sap["API_SALES_ORDER_SRV"]["A_SalesOrder"]:
+        payload = {k: v for k, v in order.items() if k not in read_only}
+        payload["to_Item"] = [
+            {k: v for k, v in i.items() if k not in read_only}
+            for i in items
+            if i["SalesOrder"] == order["SalesOrder"]
+        ]
+        system.create(orders["A_SalesOrder"], payload, user="U")
+    seeded = data.sap["API_SALES_ORDER_SRV"]["A_SalesOrder"]
+    assert seeded and system.count(orders["A_SalesOrder"]) == 2 * len(seeded)
