@@ -14,7 +14,7 @@ from rich.console import Console
 from mdm.store.db import StoreConfigError, current_revision, database_url, redacted, upgrade_database
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 app = typer.Typer(
     help="SyncHub: a CRM <-> ERP master-data hub for Salesforce and SAP S/4HANA, scheduled by Airflow.",
@@ -56,7 +56,7 @@ def mappings_validate(
             failed += 1
             err.print(f"[red]invalid[/] {exc}")
         else:
-            console.print(f"[green]ok[/]      {path} (entity {mapping.entity})")
+            console.print(f"[green]ok[/]      {path} (entity {mapping.entity})", soft_wrap=True)
     if failed:
         raise typer.Exit(1)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,8 @@ from connectors.base import EntitySource, SalesforceChild, SalesforceSource, Sap
 
 if TYPE_CHECKING:
     from mdm.canonical import EntityModel
+    from mdm.match.config import MatchConfig
+    from mdm.merge import SurvivorshipConfig
 
 MAPPINGS_ENV = "SYNCHUB_MAPPINGS_DIR"
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "mappings"
@@ -48,6 +50,8 @@ class Mapping:
     source: EntitySource
     raw: dict[str, Any]
     model: EntityModel | None = None  # the compiled canonical section (fields, transforms, publish)
+    match: MatchConfig | None = None  # the match: section
+    survivorship: SurvivorshipConfig | None = None  # the survivorship: section
 
 
 def mappings_dir() -> Path:
@@ -74,7 +78,7 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(main, registry=registry)
 
 
-def _line_of(document: Any, path: list[str | int]) -> int | None:
+def line_of(document: Any, path: list[str | int]) -> int | None:
     """1-based line of the node at ``path`` (or of its nearest ancestor that has one)."""
     node, line = document, None
     for part in path:
@@ -91,7 +95,7 @@ def _line_of(document: Any, path: list[str | int]) -> int | None:
     return line
 
 
-def _dotted(path: list[str | int]) -> str:
+def dotted_path(path: list[str | int]) -> str:
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -126,21 +130,66 @@ def load_mapping(path: Path) -> Mapping:
     if errors:
         error = errors[0]
         location = list(error.absolute_path)
-        raise MappingError(path, _line_of(document, location), _dotted(location), error.message)
+        raise MappingError(path, line_of(document, location), dotted_path(location), error.message)
     if path.stem != data["entity"]:
         raise MappingError(
             path,
-            _line_of(document, ["entity"]),
+            line_of(document, ["entity"]),
             "entity",
             f"file {path.name} declares entity {data['entity']!r}; name it {data['entity']}.yaml",
         )
     from mdm.canonical import compile_model
 
     def fail(location: list[str | int], reason: str) -> MappingError:
-        return MappingError(path, _line_of(document, location), _dotted(location), reason)
+        return MappingError(path, line_of(document, location), dotted_path(location), reason)
 
     model = compile_model(data, fail)
-    return Mapping(entity=data["entity"], path=path, source=_source(data), raw=data, model=model)
+    return Mapping(
+        entity=data["entity"],
+        path=path,
+        source=_source(data),
+        raw=data,
+        model=model,
+        match=_section(data, "match", fail, _match_config),
+        survivorship=_section(
+            data,
+            "survivorship",
+            fail,
+            partial(_survivorship_config, canonical_fields=list(data.get("canonical", {}).get("fields", {}))),
+        ),
+    )
+
+
+def _match_config(section: dict[str, Any]) -> MatchConfig:
+    from mdm.match.config import MatchConfig
+
+    return MatchConfig.from_dict(section)
+
+
+def _survivorship_config(section: dict[str, Any], canonical_fields: list[str]) -> SurvivorshipConfig:
+    from mdm.merge import SurvivorshipConfig
+
+    return SurvivorshipConfig.from_dict(section, canonical_fields)
+
+
+def _section(data: dict[str, Any], name: str, fail, build):  # noqa: ANN001, ANN202 - internal glue
+    """Build a section's settings; their errors ("match.thresholds: ...") become MappingErrors with a line."""
+    if name not in data:
+        return None
+    try:
+        return build(data[name])
+    except ValueError as exc:
+        message = str(exc)
+        head, _, reason = message.partition(": ")
+        location: list[str | int] = []
+        for part in head.replace("[", ".[").split("."):
+            if part.startswith("[") and part.endswith("]") and part[1:-1].isdigit():
+                location.append(int(part[1:-1]))
+            elif part:
+                location.append(part)
+        if not location or location[0] != name or not reason:
+            location, reason = [name], message
+        raise fail(location, reason) from exc
 
 
 def _source(data: dict[str, Any]) -> EntitySource:

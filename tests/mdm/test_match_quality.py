@@ -1,0 +1,170 @@
+"""Match quality against the seed's truth (issue 4 acceptance): pairwise precision >= 0.99, recall >= 0.95.
+
+The seeded CRM and ERP (seed 42, 2,000 accounts and 2,000 partners) go through the real mapping
+(``mdm.canonical.to_canonical`` with mappings/customer.yaml) and the proposed match settings. Truth
+pairs are all pairs of records of one real company, across and inside the systems; predicted pairs
+are all pairs in one predicted cluster, from automatic links only (no xref, no steward decisions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mdm.canonical import to_canonical
+from mdm.mappings import DEFAULT_DIR, load_mapping
+from mdm.match import MatchRecord, MatchResult, RecordRef, load_match_config, match_records
+from sandbox.seed import BP_SERVICE, SeedOptions, generate
+
+MATCH_SETTINGS = Path(__file__).resolve().parents[2] / "mappings" / "customer.yaml"
+_SAP_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """SAP JSON values as the connector hands them on: dates as ISO strings."""
+    out = {}
+    for key, value in row.items():
+        match = _SAP_DATE.match(value) if isinstance(value, str) else None
+        out[key] = datetime.fromtimestamp(int(match.group(1)) / 1000, UTC).isoformat() if match else value
+    return out
+
+
+def sap_partner_payloads(sets: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """A_BusinessPartner rows with their navigations expanded, the SAP connector's payload shape."""
+    children: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for name, key in (
+        ("A_AddressEmailAddress", "AddressID"),
+        ("A_AddressPhoneNumber", "AddressID"),
+        ("A_BusinessPartnerAddress", "BusinessPartner"),
+        ("A_BusinessPartnerRole", "BusinessPartner"),
+        ("A_BusinessPartnerTaxNumber", "BusinessPartner"),
+    ):
+        for row in sets[name]:
+            children[name][row[key]].append(_plain(row))
+    customers = {row["Customer"]: _plain(row) for row in sets["A_Customer"]}
+    payloads = []
+    for partner in sets["A_BusinessPartner"]:
+        bp = partner["BusinessPartner"]
+        addresses = [
+            address
+            | {
+                "to_EmailAddress": children["A_AddressEmailAddress"][address["AddressID"]],
+                "to_PhoneNumber": children["A_AddressPhoneNumber"][address["AddressID"]],
+            }
+            for address in children["A_BusinessPartnerAddress"][bp]
+        ]
+        payloads.append(
+            _plain(partner)
+            | {
+                "to_BusinessPartnerAddress": addresses,
+                "to_BusinessPartnerRole": children["A_BusinessPartnerRole"][bp],
+                "to_BusinessPartnerTax": children["A_BusinessPartnerTaxNumber"][bp],
+                "to_Customer": customers.get(bp),
+            }
+        )
+    return payloads
+
+
+def _record(system: str, key: str, values: dict[str, Any]) -> MatchRecord:
+    digest = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
+    return MatchRecord(system, key, values, digest)
+
+
+@dataclass
+class Scored:
+    result: MatchResult
+    truth_pairs: set[tuple[RecordRef, RecordRef]]
+    predicted_pairs: set[tuple[RecordRef, RecordRef]]
+    records: int
+    canonical_seconds: float
+    match_seconds: float
+
+    @property
+    def precision(self) -> float:
+        return len(self.truth_pairs & self.predicted_pairs) / max(len(self.predicted_pairs), 1)
+
+    @property
+    def recall(self) -> float:
+        return len(self.truth_pairs & self.predicted_pairs) / len(self.truth_pairs)
+
+    @property
+    def f1(self) -> float:
+        return 2 * self.precision * self.recall / (self.precision + self.recall)
+
+
+@pytest.fixture(scope="module")
+def scored() -> Scored:
+    data, truth = generate(SeedOptions(seed=42, customers=2000))
+    mapping = load_mapping(DEFAULT_DIR / "customer.yaml")
+    read = mapping.source.salesforce.fields
+    started = time.perf_counter()
+    records = [
+        _record(
+            "salesforce", a["Id"], to_canonical(mapping, "salesforce", {f: a.get(f) for f in read}).values
+        )
+        for a in data.salesforce["Account"]
+    ]
+    records += [
+        _record("sap", p["BusinessPartner"], to_canonical(mapping, "sap", p).values)
+        for p in sap_partner_payloads(data.sap[BP_SERVICE])
+    ]
+    canonical_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    result = match_records(records, load_match_config(MATCH_SETTINGS))
+    match_seconds = time.perf_counter() - started
+    truth_pairs = set()
+    for company in truth["customers"]:
+        refs = sorted(
+            [("salesforce", k) for k in company["salesforce"]] + [("sap", k) for k in company["sap"]]
+        )
+        truth_pairs.update(itertools.combinations(refs, 2))
+    return Scored(
+        result, truth_pairs, set(result.linked_pairs()), len(records), canonical_seconds, match_seconds
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report(scored: Scored, request: pytest.FixtureRequest) -> None:
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(
+            f"\nmatch quality, seed 42, {scored.records} records: precision {scored.precision:.4f}, "
+            f"recall {scored.recall:.4f}, F1 {scored.f1:.4f} ({len(scored.truth_pairs)} true pairs, "
+            f"{len(scored.predicted_pairs)} predicted); review queue {scored.result.stats['review']}; "
+            f"to_canonical {scored.canonical_seconds:.1f} s, match {scored.match_seconds:.2f} s"
+        )
+
+
+def test_pairwise_precision_is_at_least_99_percent(scored: Scored) -> None:
+    assert scored.precision >= 0.99
+
+
+def test_pairwise_recall_is_at_least_95_percent(scored: Scored) -> None:
+    assert scored.recall >= 0.95
+
+
+def test_duplicates_inside_each_system_are_found(scored: Scored) -> None:
+    for system in ("salesforce", "sap"):
+        inside = {p for p in scored.truth_pairs if p[0][0] == p[1][0] == system}
+        assert inside, f"the seed has duplicates inside {system}"
+        assert len(inside & scored.predicted_pairs) / len(inside) >= 0.9
+
+
+def test_the_review_queue_stays_small(scored: Scored) -> None:
+    assert scored.result.stats["review"] <= 0.02 * scored.records
+
+
+def test_every_auto_link_carries_its_evidence(scored: Scored) -> None:
+    auto = [d for d in scored.result.decisions if d.band == "auto"]
+    comparisons = len(load_match_config(MATCH_SETTINGS).comparisons)
+    assert auto and all(len(d.evidence["comparisons"]) == comparisons for d in auto)
