@@ -101,6 +101,8 @@ class CanonicalRecord(Base):
     source_stamp: Mapped[dt.datetime | None]
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     quarantine_reason: Mapped[str | None] = mapped_column(Text)  # set: kept out of matching and publishing
+    # SyncHub's golden id as the source holds it (SyncHub_Id__c, BusinessPartnerIDByExtSystem), if any.
+    carried_golden_id: Mapped[str | None] = mapped_column(String(20))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id", ondelete="SET NULL"))
 
@@ -124,6 +126,11 @@ class GoldenRecord(Base):
     merged_into: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # What the values were last merged from: the live members' keys, and their keys, values and stamps
+    # (with the survivorship rules); merge redoes a golden record only when one of them changed.
+    member_keys_hash: Mapped[str | None] = mapped_column(String(64))
+    merge_input_hash: Mapped[str | None] = mapped_column(String(64))
+    merged_at: Mapped[dt.datetime | None]
 
     __table_args__ = (Index("ix_golden_record_entity", "entity", "status"),)
 

@@ -35,7 +35,7 @@ def test_upgrade_creates_the_tables_and_is_idempotent(store_url: str) -> None:
         "match_decision",
         "publish_state",
     } <= tables
-    assert current_revision(store_url) == "0002"
+    assert current_revision(store_url) == "0003"
 
 
 def test_models_match_the_migrations(store_url: str) -> None:
