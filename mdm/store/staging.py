@@ -63,13 +63,30 @@ def _chunks(records: Iterable[StagedRecord], size: int) -> Iterator[list[StagedR
         yield chunk
 
 
-def _insert(session: Session):  # noqa: ANN202 - a dialect-specific Insert construct
+_UPDATED_ON_CONFLICT = (
+    "payload",
+    "payload_hash",
+    "source_stamp",
+    "is_deleted",
+    "last_changed_at",
+    "last_seen_at",
+    "run_id",
+)
+
+
+def _upsert(session: Session):  # noqa: ANN202 - a dialect-specific Insert construct
+    """INSERT ... ON CONFLICT (system, entity, source_key) DO UPDATE, built once and run per chunk."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return postgresql.insert(SourceRecord)
-    if dialect == "sqlite":
-        return sqlite.insert(SourceRecord)
-    raise NotImplementedError(f"the store supports SQLite and PostgreSQL, not {dialect}")
+        stmt = postgresql.insert(SourceRecord)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(SourceRecord)
+    else:
+        raise NotImplementedError(f"the store supports SQLite and PostgreSQL, not {dialect}")
+    return stmt.on_conflict_do_update(
+        index_elements=["system", "entity", "source_key"],
+        set_={name: stmt.excluded[name] for name in _UPDATED_ON_CONFLICT},
+    )
 
 
 def stage_records(
@@ -77,6 +94,7 @@ def stage_records(
 ) -> StageResult:
     """Upsert records whose payload changed; count the unchanged ones. The caller commits."""
     result = StageResult()
+    upsert = _upsert(session)
     for chunk in _chunks(records, CHUNK):
         latest: dict[str, StagedRecord] = {r.source_key: r for r in chunk}  # last one of a key wins
         known = dict(
@@ -115,23 +133,7 @@ def stage_records(
                 }
             )
         result.unchanged += len(chunk) - len(latest)
-        if not rows:
-            continue
-        stmt = _insert(session).values(rows)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["system", "entity", "source_key"],
-            set_={
-                name: stmt.excluded[name]
-                for name in (
-                    "payload",
-                    "payload_hash",
-                    "source_stamp",
-                    "is_deleted",
-                    "last_changed_at",
-                    "last_seen_at",
-                    "run_id",
-                )
-            },
-        )
-        session.execute(stmt)
+        if rows:
+            # Executemany with one compiled statement (SQLAlchemy batches it as multi-row VALUES).
+            session.execute(upsert, rows)
     return result
