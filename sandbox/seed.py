@@ -1719,3 +1719,41 @@ def _truth_json(truth: dict[str, Any]) -> str:
         else:
             parts.append(f"{dump(key)}:{dump(value)}")
     return "{\n " + ",\n ".join(parts) + "\n}\n"
+
+
+def expanded_partners(sets: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The seeded partners as a read of A_BusinessPartner with its customer expands returns them.
+
+    ``sets`` is ``data.sap["API_BUSINESS_PARTNER"]``. Each partner carries to_BusinessPartnerAddress
+    (each address with to_EmailAddress and to_PhoneNumber), to_BusinessPartnerRole,
+    to_BusinessPartnerTax and to_Customer (or None): the shape the SAP connector delivers, so tests and
+    benchmarks can stage seeded partners without a server.
+    """
+    by_address: dict[str, dict[str, list[dict[str, Any]]]] = {"to_EmailAddress": {}, "to_PhoneNumber": {}}
+    for nav, name in (
+        ("to_EmailAddress", "A_AddressEmailAddress"),
+        ("to_PhoneNumber", "A_AddressPhoneNumber"),
+    ):
+        for row in sets.get(name, []):
+            by_address[nav].setdefault(row["AddressID"], []).append(row)
+    by_partner: dict[str, dict[str, list[dict[str, Any]]]] = {
+        "to_BusinessPartnerAddress": {},
+        "to_BusinessPartnerRole": {},
+        "to_BusinessPartnerTax": {},
+    }
+    for nav, name in (
+        ("to_BusinessPartnerAddress", "A_BusinessPartnerAddress"),
+        ("to_BusinessPartnerRole", "A_BusinessPartnerRole"),
+        ("to_BusinessPartnerTax", "A_BusinessPartnerTaxNumber"),
+    ):
+        for row in sets.get(name, []):
+            if nav == "to_BusinessPartnerAddress":
+                row = row | {n: by_address[n].get(row["AddressID"], []) for n in by_address}
+            by_partner[nav].setdefault(row["BusinessPartner"], []).append(row)
+    customers = {row["Customer"]: row for row in sets.get("A_Customer", [])}
+    return [
+        partner
+        | {nav: rows.get(partner["BusinessPartner"], []) for nav, rows in by_partner.items()}
+        | {"to_Customer": customers.get(partner["BusinessPartner"])}
+        for partner in sets.get("A_BusinessPartner", [])
+    ]

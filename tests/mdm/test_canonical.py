@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 import pytest
@@ -11,7 +10,7 @@ from mdm.canonical import CanonicalResult, EntityModel, to_canonical, to_target
 from mdm.mappings import DEFAULT_DIR, load_mapping
 from sandbox.salesforce.schema import load_schema
 from sandbox.sap.model import load_model
-from sandbox.seed import BP_SERVICE, SeedOptions, generate
+from sandbox.seed import BP_SERVICE, SeedOptions, expanded_partners, generate
 
 
 @pytest.fixture(scope="module")
@@ -23,30 +22,7 @@ def model() -> EntityModel:
 
 def _sap_partners(sets: dict[str, list[dict]]) -> dict[str, dict[str, Any]]:
     """A_BusinessPartner rows with their navigations expanded, as the SAP connector delivers them."""
-    emails, phones = defaultdict(list), defaultdict(list)
-    for row in sets["A_AddressEmailAddress"]:
-        emails[row["AddressID"]].append(row)
-    for row in sets["A_AddressPhoneNumber"]:
-        phones[row["AddressID"]].append(row)
-    addresses, roles, taxes = defaultdict(list), defaultdict(list), defaultdict(list)
-    for row in sets["A_BusinessPartnerAddress"]:
-        nav = {"to_EmailAddress": emails[row["AddressID"]], "to_PhoneNumber": phones[row["AddressID"]]}
-        addresses[row["BusinessPartner"]].append(row | nav)
-    for row in sets["A_BusinessPartnerRole"]:
-        roles[row["BusinessPartner"]].append(row)
-    for row in sets["A_BusinessPartnerTaxNumber"]:
-        taxes[row["BusinessPartner"]].append(row)
-    customers = {row["Customer"]: row for row in sets["A_Customer"]}
-    return {
-        bp["BusinessPartner"]: bp
-        | {
-            "to_BusinessPartnerAddress": addresses[bp["BusinessPartner"]],
-            "to_BusinessPartnerRole": roles[bp["BusinessPartner"]],
-            "to_BusinessPartnerTax": taxes[bp["BusinessPartner"]],
-            "to_Customer": customers.get(bp["BusinessPartner"]),
-        }
-        for bp in sets["A_BusinessPartner"]
-    }
+    return {partner["BusinessPartner"]: partner for partner in expanded_partners(sets)}
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import itertools
 import json
 import re
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +23,7 @@ import pytest
 from mdm.canonical import to_canonical
 from mdm.mappings import DEFAULT_DIR, load_mapping
 from mdm.match import MatchRecord, MatchResult, RecordRef, load_match_config, match_records
-from sandbox.seed import BP_SERVICE, SeedOptions, generate
+from sandbox.seed import BP_SERVICE, SeedOptions, expanded_partners, generate
 
 MATCH_SETTINGS = Path(__file__).resolve().parents[2] / "mappings" / "customer.yaml"
 _SAP_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
@@ -40,39 +39,16 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def sap_partner_payloads(sets: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """A_BusinessPartner rows with their navigations expanded, the SAP connector's payload shape."""
-    children: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for name, key in (
-        ("A_AddressEmailAddress", "AddressID"),
-        ("A_AddressPhoneNumber", "AddressID"),
-        ("A_BusinessPartnerAddress", "BusinessPartner"),
-        ("A_BusinessPartnerRole", "BusinessPartner"),
-        ("A_BusinessPartnerTaxNumber", "BusinessPartner"),
-    ):
-        for row in sets[name]:
-            children[name][row[key]].append(_plain(row))
-    customers = {row["Customer"]: _plain(row) for row in sets["A_Customer"]}
-    payloads = []
-    for partner in sets["A_BusinessPartner"]:
-        bp = partner["BusinessPartner"]
-        addresses = [
-            address
-            | {
-                "to_EmailAddress": children["A_AddressEmailAddress"][address["AddressID"]],
-                "to_PhoneNumber": children["A_AddressPhoneNumber"][address["AddressID"]],
-            }
-            for address in children["A_BusinessPartnerAddress"][bp]
-        ]
-        payloads.append(
-            _plain(partner)
-            | {
-                "to_BusinessPartnerAddress": addresses,
-                "to_BusinessPartnerRole": children["A_BusinessPartnerRole"][bp],
-                "to_BusinessPartnerTax": children["A_BusinessPartnerTaxNumber"][bp],
-                "to_Customer": customers.get(bp),
-            }
-        )
-    return payloads
+    """A_BusinessPartner rows with their navigations expanded, dates as the connector hands them on."""
+    return [_expanded_plain(partner) for partner in expanded_partners(sets)]
+
+
+def _expanded_plain(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_expanded_plain(row) for row in node]
+    if isinstance(node, dict):
+        return {k: _expanded_plain(v) for k, v in _plain(node).items()}
+    return node
 
 
 def _record(system: str, key: str, values: dict[str, Any]) -> MatchRecord:
