@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export AIRFLOW_HOME := $(CURDIR)
 export AIRFLOW_CONFIG := $(CURDIR)/airflow.cfg
 
-.PHONY: demo test bench bench-connectors lint venv clean
+.PHONY: demo test bench bench-connectors bench-master-data lint venv clean
 
 venv: $(STAMP)
 
@@ -30,6 +30,9 @@ bench: $(STAMP)
 
 bench-connectors: $(STAMP)
 	$(PY) -m bench.connectors
+
+bench-master-data: $(STAMP)
+	$(PY) -m bench.master_data
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
