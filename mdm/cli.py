@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -318,17 +320,264 @@ def sandbox_faults(
     console.print_json(json.dumps(response.json()))
 
 
+# --- synchub sync: an entity's DAG, run now in this process through Airflow (dag.test()) -------------
+
+sync_app = typer.Typer(
+    help="Run an entity's sync DAG now, in this process, through Airflow; then print what it did.",
+    no_args_is_help=True,
+)
+app.add_typer(sync_app, name="sync")
+
+SYNC_DAGS = {"customer": "synchub_customer"}
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FullOpt = Annotated[
+    bool, typer.Option("--full", help="Full reconciliation: re-read every key and hash, recompute all.")
+]
+RetriesOpt = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="Retries per task, at most the DAG's own (2). Default 0: a manual run fails fast; "
+        "the connectors retry transient errors themselves.",
+    ),
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show Airflow's and the steps' INFO logs.")]
+
+
+@sync_app.command("customer")
+def sync_customer(full: FullOpt = False, retries: RetriesOpt = 0, verbose: VerboseOpt = False) -> None:
+    """Run the DAG synchub_customer (Salesforce Accounts <-> SAP Business Partners) and summarise it.
+
+    Connections: synchub_crm and synchub_erp from the environment (e.g. `source var/sandbox.env`).
+
+    Store: SYNCHUB_DATABASE_URL. Exits 1 when a step failed.
+    """
+    raise typer.Exit(run_sync("customer", full=full, retries=retries, verbose=verbose))
+
+
+def run_sync(
+    entity: str, *, full: bool = False, retries: int = 0, verbose: bool = False, out: Console | None = None
+) -> int:
+    """Run ``entity``'s DAG once with ``dag.test()`` and print the summary.
+
+    Returns the exit code: 0 success, 1 a step failed, 2 the store or the DAG is unusable.
+    """
+    out = out or console
+    dag_id = SYNC_DAGS[entity]
+    if not verbose:
+        # Read when Airflow configures logging (its first import in this process).
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    try:
+        store_url = database_url()
+        upgrade_database(store_url)
+        airflow_db = _prepare_airflow()
+        dag = _load_dag(dag_id)
+    except (StoreConfigError, LookupError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        return 2
+    for task in dag.tasks:
+        task.retries = min(task.retries, retries)
+    started = time.monotonic()
+    mode = "full reconciliation" if full else "incremental"
+    out.print(f"running DAG {dag_id} ({mode}) through Airflow ...")
+    dag_run = dag.test(run_conf={"full": full})
+    seconds = time.monotonic() - started
+    ok = dag_run.state == "success"
+    run = _store_run(store_url, dag_id, dag_run.run_id)
+    _print_sync_summary(out, entity, dag_run, run, seconds)
+    out.print(
+        f"[bold]outputs[/]  store {redacted(store_url)} (run log id {run.id if run else '-'})\n"
+        f"         golden records: synchub golden export --entity {entity} > golden_{entity}.csv\n"
+        f"         cross-reference: synchub xref export --entity {entity} > xref_{entity}.csv\n"
+        f"         Airflow run {dag_run.run_id} in {redacted(airflow_db)}",
+        soft_wrap=True,
+    )
+    return 0 if ok else 1
+
+
+def _prepare_airflow() -> str:
+    """Point Airflow at this repository (unless AIRFLOW_HOME says otherwise) and migrate its metadata DB.
+
+    Returns the metadata DB URL. Handles a clean machine: the SQLite folder is created on the way.
+    """
+    os.environ.setdefault("AIRFLOW_HOME", str(REPO_ROOT))
+    os.environ.setdefault("AIRFLOW_CONFIG", str(REPO_ROOT / "airflow.cfg"))
+    from airflow import settings
+    from airflow.configuration import conf
+    from airflow.utils import db
+    from sqlalchemy.engine import make_url
+
+    wanted_db = conf.get("database", "sql_alchemy_conn")
+    wanted_dags = os.path.expanduser(conf.get("core", "dags_folder"))
+    if (settings.SQL_ALCHEMY_CONN, settings.DAGS_FOLDER) != (wanted_db, wanted_dags):
+        # Airflow was imported before the environment named another database or DAG folder
+        # (a test, an embedding program): follow the environment.
+        settings.configure_vars()
+        settings.reconfigure_orm()
+    url = make_url(settings.SQL_ALCHEMY_CONN)
+    if url.get_backend_name() == "sqlite" and url.database:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    db.upgradedb()
+    return settings.SQL_ALCHEMY_CONN
+
+
+def _load_dag(dag_id: str):
+    from airflow import settings
+    from airflow.dag_processing.dagbag import DagBag
+
+    path = Path(settings.DAGS_FOLDER) / f"{dag_id}.py"
+    if not path.exists():
+        raise LookupError(f"DAG file {path} not found; run from the repository or set AIRFLOW_HOME to it")
+    bag = DagBag(dag_folder=path)
+    if dag_id not in bag.dags:
+        raise LookupError(f"{path} does not define the DAG {dag_id}: {bag.import_errors or 'no such dag_id'}")
+    return bag.dags[dag_id]
+
+
+def _store_run(store_url: str, dag_id: str, airflow_run_id: str):
+    """The store's run-log entry of one Airflow run (written by the DAG's open_run/close_run)."""
+    from sqlalchemy import select
+
+    from mdm.store.db import make_engine, session_factory
+    from mdm.store.models import Run
+
+    engine = make_engine(store_url)
+    try:
+        with session_factory(engine)() as session:
+            return session.scalars(
+                select(Run).where(Run.job == dag_id, Run.external_run_id == airflow_run_id)
+            ).first()
+    finally:
+        engine.dispose()
+
+
+def _print_sync_summary(out: Console, entity: str, dag_run, run, seconds: float) -> None:
+    from rich.table import Table
+
+    stats = (run.stats if run else None) or {}
+    steps = stats.get("steps", {})
+    ok = dag_run.state == "success"
+
+    def n(step: str, key: str) -> str:
+        value = steps.get(step, {}).get(key)
+        return "-" if value is None else str(value)
+
+    systems = Table(title=f"{entity} sync per system", title_justify="left")
+    systems.add_column("")
+    systems.add_column("salesforce (CRM)", justify="right")
+    systems.add_column("sap (ERP)", justify="right")
+    rows = [
+        ("records in", "extract", "records"),
+        ("deleted", "extract", "deleted"),
+        ("written: created", "publish", "created"),
+        ("written: updated", "publish", "updated"),
+        ("unchanged", "publish", "unchanged"),
+        ("failed", "publish", "failed"),
+    ]
+    for label, step, key in rows:
+        systems.add_row(label, n(f"{step}_crm", key), n(f"{step}_erp", key))
+    out.print(systems)
+
+    golden = Table(title=f"{entity} matching and golden records", title_justify="left")
+    golden.add_column("")
+    golden.add_column("count", justify="right")
+    for label, step, key in (
+        ("checked for completeness", "quality", "checked"),
+        ("quarantined", "quality", "quarantined"),
+        ("matched (auto-linked pairs)", "match", "auto_linked"),
+        ("in review", "match", "review"),
+        ("new golden records", "match", "new_golden"),
+        ("golden records", "merge", "golden"),
+        ("golden records changed", "merge", "changed"),
+    ):
+        golden.add_row(label, n(step, key))
+    out.print(golden)
+
+    errors = [f"{step}: {message}" for step, message in stats.get("errors", {}).items()]
+    for step in ("publish_crm", "publish_erp"):
+        errors += [f"{step}: {_describe(e)}" for e in steps.get(step, {}).get("errors", [])]
+    if run is not None and run.error:
+        errors.append(run.error)
+    if errors:
+        out.print(f"[red]errors ({len(errors)})[/]")
+        for line in errors[:20]:
+            out.print(f"  {line}", soft_wrap=True, markup=False)
+        if len(errors) > 20:
+            out.print(f"  ... and {len(errors) - 20} more")
+    verdict = "[green]success[/]" if ok else f"[red]{dag_run.state}[/]"
+    mode = "full reconciliation" if stats.get("full") else "incremental"
+    out.print(f"DAG run {dag_run.run_id}: {verdict} ({mode}, {seconds:.1f} s)")
+
+
+def _describe(error) -> str:
+    if isinstance(error, dict):
+        return ", ".join(f"{k}={v}" for k, v in error.items())
+    return str(error)
+
+
 @app.command("demo")
 def demo(
     seed: Annotated[int, typer.Option(help="Random seed of the demo data.")] = 42,
-    customers: CustomersOpt = 200,
+    customers: CustomersOpt = 2000,
     products: ProductsOpt = 50,
     orders: OrdersOpt = 100,
 ) -> None:
-    """Start seeded sandboxes in the background, show their contents through the real clients, stop."""
+    """Seeded sandboxes, the customer sync through Airflow (DAG synchub_customer), its summary, stop."""
     from mdm.demo import run_demo
 
     raise typer.Exit(run_demo(console, seed=seed, customers=customers, products=products, orders=orders))
+
+
+# --- golden records and the cross-reference as CSV (issue 4) -------------------------------------------
+golden_app = typer.Typer(help="Golden records: the trusted record of each customer.", no_args_is_help=True)
+xref_app = typer.Typer(help="The cross-reference: golden id <-> (system, key).", no_args_is_help=True)
+app.add_typer(golden_app, name="golden")
+app.add_typer(xref_app, name="xref")
+EntityOpt = Annotated[str, typer.Option(help="The entity, e.g. customer.")]
+
+
+def _export_csv(header: list[str] | tuple[str, ...], rows_of) -> None:  # noqa: ANN001 - session -> rows
+    """Stream CSV rows to stdout from the store (SYNCHUB_DATABASE_URL)."""
+    import csv
+    import sys
+
+    from mdm.store.db import make_engine, session_factory
+
+    try:
+        engine = make_engine()
+    except StoreConfigError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    try:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(header)
+        with session_factory(engine)() as session:
+            writer.writerows(rows_of(session))
+    finally:
+        engine.dispose()
+
+
+@golden_app.command("export")
+def golden_export(entity: EntityOpt = "customer") -> None:
+    """Golden records as CSV to stdout: id, version, status, the canonical fields, why each value won."""
+    from mdm.golden import golden_header, golden_rows
+    from mdm.mappings import MappingError, load_mapping, mappings_dir
+
+    try:
+        model = load_mapping(mappings_dir() / f"{entity}.yaml").model
+    except MappingError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    fields = list(model.fields) if model else []
+    _export_csv(golden_header(fields), lambda session: golden_rows(session, entity, fields))
+
+
+@xref_app.command("export")
+def xref_export(entity: EntityOpt = "customer") -> None:
+    """The cross-reference as CSV to stdout: golden_id,system,entity,source_key."""
+    from mdm.golden import XREF_HEADER, xref_rows
+
+    _export_csv(XREF_HEADER, lambda session: xref_rows(session, entity))
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
-"""``synchub demo`` (``make demo``): seeded sandboxes, read back through the real clients.
+"""``synchub demo`` (``make demo``): the customer sync through Airflow against seeded sandboxes.
 
 Starts both sandboxes in the background on free ports, publishes their Airflow connections in
-this process's environment, reads them through the salesforce provider's SalesforceHook and
-through pyodata exactly as SyncHub's connectors will, prints what is there, and stops them.
+this process's environment (as ``source var/sandbox.env`` would), runs the DAG synchub_customer
+through ``synchub sync customer``'s code path, prints its summary and the match quality against
+the seed's truth, and stops the sandboxes.
 """
 
 from __future__ import annotations
@@ -13,23 +14,13 @@ import os
 import time
 from pathlib import Path
 
-import pyodata
 import requests
 from rich.console import Console
-from rich.table import Table
+from sqlalchemy import select
 
-from mdm.store.db import database_url, redacted, upgrade_database
+from mdm.store.db import DATABASE_URL_ENV, redacted, upgrade_database
 from sandbox.runner import RunningSandboxes, SandboxConfig, start_sandboxes
 from sandbox.seed import SeedOptions
-
-SF_OBJECTS = ("Account", "Contact", "Product2", "PricebookEntry", "Order", "OrderItem")
-SAP_SETS = (
-    ("API_BUSINESS_PARTNER", "A_BusinessPartner"),
-    ("API_BUSINESS_PARTNER", "A_BusinessPartnerAddress"),
-    ("API_PRODUCT_SRV", "A_Product"),
-    ("API_SLSPRICINGCONDITIONRECORD_SRV", "A_SlsPrcgConditionRecord"),
-    ("API_SALES_ORDER_SRV", "A_SalesOrder"),
-)
 
 
 def publish_connections(running: RunningSandboxes) -> None:
@@ -56,11 +47,22 @@ def sap_session_from_connection(conn_id: str = "synchub_erp") -> tuple[requests.
 
 
 def run_demo(console: Console, *, seed: int, customers: int, products: int, orders: int) -> int:
+    """Seeded sandboxes -> the customer sync through the DAG -> the summary; returns the exit code.
+
+    The demo keeps a store of its own (``var/demo/synchub.db``, recreated each time): the sandboxes
+    start from fresh seed data, so an older store's cross-reference would point at nothing.
+    """
+    from mdm.cli import run_sync
+
     started = time.monotonic()
     logging.getLogger("pyodata").setLevel(logging.WARNING)  # one INFO line per request otherwise
-    url = database_url()
+    store_file = Path("var/demo/synchub.db").resolve()
+    for leftover in store_file.parent.glob(f"{store_file.name}*"):  # the file and its WAL / SHM
+        leftover.unlink()
+    url = f"sqlite:///{store_file}"
+    os.environ[DATABASE_URL_ENV] = url
     upgrade_database(url)
-    console.print(f"[bold]store[/] {redacted(url)} migrated")
+    console.print(f"[bold]store[/] {redacted(url)} (fresh, migrated)")
 
     config = SandboxConfig(
         seed=SeedOptions(seed=seed, customers=customers, products=products, orders=orders),
@@ -78,65 +80,56 @@ def run_demo(console: Console, *, seed: int, customers: int, products: int, orde
         publish_connections(running)
         console.print(
             f"[bold]Salesforce sandbox[/] {running.crm_url}   [bold]SAP sandbox[/] {running.erp_url}"
+            f"   (connections: {env})"
         )
-        console.print(f"connections: {env}")
-
-        from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
-
-        sf = SalesforceHook(salesforce_conn_id="synchub_crm").get_conn()
-        table = Table(title="Salesforce (through SalesforceHook / simple-salesforce)")
-        table.add_column("object")
-        table.add_column("records", justify="right")
-        for obj in SF_OBJECTS:
-            table.add_row(obj, str(sf.query(f"SELECT COUNT() FROM {obj}")["totalSize"]))
-        console.print(table)
-        sample = sf.query(
-            "SELECT Id, Name, BillingCity, BillingCountry, VAT_Number__c FROM Account ORDER BY Name LIMIT 5"
-        )["records"]
-        accounts = Table(title="first accounts by name")
-        for column in ("Id", "Name", "BillingCity", "BillingCountry", "VAT_Number__c"):
-            accounts.add_column(column)
-        for record in sample:
-            accounts.add_row(
-                *(
-                    str(record[c] or "")
-                    for c in ("Id", "Name", "BillingCity", "BillingCountry", "VAT_Number__c")
-                )
+        code = run_sync("customer", out=console)
+        if running.truth is not None:
+            precision, recall = pairwise_quality(url, running.truth["customers"])
+            console.print(
+                f"matches against the generator's truth: pairwise precision {precision:.3f}, "
+                f"recall {recall:.3f}"
             )
-        console.print(accounts)
-
-        session, base, _client = sap_session_from_connection()
-        table = Table(title="SAP S/4HANA (through pyodata)")
-        table.add_column("service / entity set")
-        table.add_column("records", justify="right")
-        clients: dict[str, pyodata.Client] = {}
-        for service, entity_set in SAP_SETS:
-            if service not in clients:
-                clients[service] = pyodata.Client(f"{base}/sap/opu/odata/sap/{service}/", session)
-            count = getattr(clients[service].entity_sets, entity_set).get_entities().count().execute()
-            table.add_row(f"{service} / {entity_set}", str(count))
-        console.print(table)
-        bp = clients["API_BUSINESS_PARTNER"].entity_sets.A_BusinessPartner
-        partners = (
-            bp.get_entities()
-            .expand("to_BusinessPartnerAddress")
-            .order_by("BusinessPartnerFullName")
-            .top(5)
-            .execute()
-        )
-        rows = Table(title="first business partners by name")
-        for column in ("BusinessPartner", "BusinessPartnerFullName", "City", "Country"):
-            rows.add_column(column)
-        for partner in partners:
-            addresses = partner.to_BusinessPartnerAddress
-            city = addresses[0].CityName if addresses else ""
-            country = addresses[0].Country if addresses else ""
-            rows.add_row(partner.BusinessPartner, partner.BusinessPartnerFullName or "", city, country)
-        console.print(rows)
     finally:
         running.stop()
     console.print(
         f"[green]demo finished in {time.monotonic() - started:.1f} s[/]; sandboxes stopped. "
-        "Run them yourself with `.venv/bin/synchub sandbox up --seed 42`."
+        f"Exports: SYNCHUB_DATABASE_URL={url} synchub golden export --entity customer. "
+        "Run the sandboxes yourself with `.venv/bin/synchub sandbox up --seed 42`.",
+        soft_wrap=True,
     )
-    return 0
+    return code
+
+
+def pairwise_quality(url: str, truth_customers: list[dict]) -> tuple[float, float]:
+    """Pairwise precision and recall of the xref's grouping against the seed's truth.
+
+    Only the seeded records count (records SyncHub created in a system are not in the truth).
+    """
+    from collections import Counter
+
+    from mdm.store.db import make_engine, session_factory
+    from mdm.store.models import Xref
+
+    company = {
+        (system, key): entry["entity_id"]
+        for entry in truth_customers
+        for system in ("salesforce", "sap")
+        for key in entry[system] or ()
+    }
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as session:
+            rows = session.execute(
+                select(Xref.golden_id, Xref.system, Xref.source_key).where(Xref.entity == "customer")
+            ).all()
+    finally:
+        engine.dispose()
+    linked = [(golden, company[(system, key)]) for golden, system, key in rows if (system, key) in company]
+
+    def pairs(counts: Counter) -> int:
+        return sum(n * (n - 1) // 2 for n in counts.values())
+
+    predicted = pairs(Counter(golden for golden, _ in linked))
+    actual = pairs(Counter(entity for _, entity in linked))
+    correct = pairs(Counter(linked))
+    return (correct / predicted if predicted else 1.0), (correct / actual if actual else 1.0)

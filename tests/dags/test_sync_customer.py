@@ -1,0 +1,150 @@
+"""`synchub sync customer`: the DAG synchub_customer run through Airflow against seeded sandboxes.
+
+Everything real: the sandboxes over HTTPS with the real clients, the store (SQLite, or PostgreSQL in
+the ``-m store`` pass), and Airflow's dag.test() on a metadata database of its own in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mdm.cli import app
+from sandbox.seed import SeedOptions
+
+pytestmark = [pytest.mark.integration, pytest.mark.store]
+
+REPO = Path(__file__).resolve().parents[2]
+SEED = SeedOptions(seed=7, customers=25, products=3, orders=3)
+XREF_HEADER = ["golden_id", "system", "entity", "source_key"]
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Airflow's metadata DB in a temporary folder, the repository's DAG folder, quiet logs."""
+    home = tmp_path_factory.mktemp("airflow")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home / 'airflow.db'}")
+        patch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
+        patch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+        patch.setenv("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(home / "logs"))
+        patch.setenv("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+        yield home
+
+
+@pytest.fixture(scope="module")
+def synced(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
+    """Seeded sandboxes and an empty store, after one `synchub sync customer`: (store URL, result).
+
+    Module-scoped (a sync through Airflow takes seconds): the sandboxes are started as the
+    ``sandbox_factory`` fixture does, and the store is the ``store`` fixture's (the database named by
+    SYNCHUB_DATABASE_URL, emptied, or a new SQLite file). One test syncs a second time.
+    """
+    from mdm.store.db import DATABASE_URL_ENV, upgrade_database
+    from sandbox.runner import SandboxConfig, start_sandboxes
+    from tests.conftest import _empty_database
+
+    url = os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{airflow_home / 'store.db'}"
+    if os.environ.get(DATABASE_URL_ENV):
+        _empty_database(url)
+    running = start_sandboxes(
+        SandboxConfig(
+            seed=SEED, crm_port=0, erp_port=0, state_dir=tmp_path_factory.getbasetemp() / "sandbox-state"
+        )
+    )
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv(DATABASE_URL_ENV, url)
+            patch.setenv("AIRFLOW_CONN_SYNCHUB_CRM", json.dumps(running.crm_connection()))
+            patch.setenv("AIRFLOW_CONN_SYNCHUB_ERP", json.dumps(running.erp_connection()))
+            patch.setenv("REQUESTS_CA_BUNDLE", str(running.ca_bundle))
+            upgrade_database(url)
+            yield url, runner.invoke(app, ["sync", "customer"])
+    finally:
+        running.stop()
+
+
+def customer_runs(url: str) -> list:
+    from sqlalchemy import select
+
+    from mdm.store.db import make_engine, session_factory
+    from mdm.store.models import Run
+
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as session:
+            return list(session.scalars(select(Run).where(Run.job == "synchub_customer").order_by(Run.id)))
+    finally:
+        engine.dispose()
+
+
+def test_sync_customer_exits_zero_and_prints_the_summary(synced) -> None:
+    _, result = synced
+    assert result.exit_code == 0, result.output
+    assert "records in" in result.output
+    assert "new golden records" in result.output
+    assert "synchub golden export --entity customer" in result.output
+    assert "synchub xref export --entity customer" in result.output
+    assert "success" in result.output
+
+
+def test_sync_customer_records_the_run_with_every_step_in_the_store(synced) -> None:
+    url, _ = synced
+    run = customer_runs(url)[0]  # the first sync's (another test may sync again)
+    assert run.status == "success"
+    assert run.external_run_id.startswith("manual__")
+    assert set(run.stats["steps"]) == {
+        "extract_crm",
+        "extract_erp",
+        "quality",
+        "match",
+        "merge",
+        "publish_crm",
+        "publish_erp",
+    }
+    assert run.stats["steps"]["extract_crm"]["records"] >= SEED.customers
+
+
+def test_golden_and_xref_exports_after_a_sync_are_not_empty(synced) -> None:
+    golden = runner.invoke(app, ["golden", "export", "--entity", "customer"])
+    xref = runner.invoke(app, ["xref", "export", "--entity", "customer"])
+    assert golden.exit_code == 0, golden.output
+    assert xref.exit_code == 0, xref.output
+    assert len(list(csv.reader(io.StringIO(golden.stdout)))) > 1
+    rows = list(csv.reader(io.StringIO(xref.stdout)))
+    assert rows[0] == XREF_HEADER
+    assert {row[1] for row in rows[1:]} == {"salesforce", "sap"}
+
+
+def test_second_sync_without_outside_change_writes_nothing(synced) -> None:
+    url, _ = synced
+    again = runner.invoke(app, ["sync", "customer"])
+    assert again.exit_code == 0, again.output
+    runs = customer_runs(url)
+    assert len(runs) >= 2
+    for step in ("publish_crm", "publish_erp"):
+        stats = runs[-1].stats["steps"][step]
+        written = {k: stats[k] for k in ("created", "updated", "failed")}
+        assert written == {"created": 0, "updated": 0, "failed": 0}, (step, stats)
+
+
+def test_sync_customer_exits_non_zero_and_names_the_failed_steps(
+    airflow_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_SYNCHUB_CRM", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_SYNCHUB_ERP", raising=False)
+    monkeypatch.setenv("SYNCHUB_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    result = runner.invoke(app, ["sync", "customer"])
+    assert result.exit_code == 1, result.output
+    assert "extract_crm: ConfigError" in result.output
+    assert "steps not completed: extract_crm, extract_erp" in result.output
+    assert "failed" in result.output
