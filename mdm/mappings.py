@@ -111,11 +111,20 @@ def _plain(node: Any) -> Any:
 
 
 def load_mapping(path: Path) -> Mapping:
-    """Read, validate and interpret one mapping file."""
+    """Read, validate and interpret one mapping file.
+
+    Compiled mappings are cached per file content: every pipeline step loads its mapping, and an
+    edited file is read again.
+    """
     try:
         text = path.read_text()
     except OSError as exc:
         raise MappingError(path, None, None, f"cannot read the file: {exc.strerror}") from exc
+    return _compiled(path, text, DEFAULT_DIR)
+
+
+@cache
+def _compiled(path: Path, text: str, schemas: Path) -> Mapping:
     try:
         document = YAML(typ="rt").load(text)
     except YAMLError as exc:
