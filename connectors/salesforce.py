@@ -880,7 +880,12 @@ class SalesforceConnector:
 
     # -- writes -----------------------------------------------------------------------------------
     def write_batch(self, entity: EntitySource, records: Sequence[WriteRecord]) -> list[WriteOutcome]:
-        """Upsert on the external id; one outcome per record, in order. Unchanged records cost nothing."""
+        """Upsert on the external id; one outcome per record, in order. Unchanged records cost nothing.
+
+        A record whose ``remote_key`` (Id) is known is upserted on ``Id`` instead: it may not carry
+        the external id yet (an account SyncHub links for the first time), and only one of several
+        duplicates can hold a unique external id value.
+        """
         src = entity.salesforce
         obj = soql_name(src.object)
         outcomes: list[WriteOutcome | None] = [None] * len(records)
@@ -900,6 +905,15 @@ class SalesforceConnector:
                 outcomes[i] = WriteOutcome(rec.key, "unchanged", remote_key=rec.remote_key)
                 continue
             assert info is not None
+            if rec.remote_key is not None:
+                send, problem = _fields_to_send(info, rec)
+                problem = problem or _type_problem(info, rec.fields)
+                if problem:
+                    outcomes[i] = _failed(rec, "INVALID_FIELD_FOR_INSERT_UPDATE", problem)
+                    continue
+                send = {k: v for k, v in send.items() if k.lower() != "id"}
+                pending.append(_Pending(i, rec, str(rec.remote_key), {"Id": rec.remote_key, **send}, "Id"))
+                continue
             value = next((v for k, v in rec.fields.items() if k.lower() == ext.lower()), None)
             if value is None or str(value).strip() == "":
                 outcomes[i] = _failed(
@@ -916,23 +930,24 @@ class SalesforceConnector:
             if problem:
                 outcomes[i] = _failed(rec, "INVALID_FIELD_FOR_INSERT_UPDATE", problem)
                 continue
-            pending.append(_Pending(i, rec, str(value), send))
-        counts: dict[str, int] = {}
+            pending.append(_Pending(i, rec, str(value), send, ext))
+        counts: dict[tuple[str, str], int] = {}
         for item in pending:
-            counts[item.ext_value.lower()] = counts.get(item.ext_value.lower(), 0) + 1
-        unique: list[_Pending] = []
+            ident = (item.key_field, item.ext_value.lower())
+            counts[ident] = counts.get(ident, 0) + 1
+        by_key_field: dict[str, list[_Pending]] = {}
         for item in pending:
-            n = counts[item.ext_value.lower()]
+            n = counts[(item.key_field, item.ext_value.lower())]
             if n > 1:
                 outcomes[item.index] = _failed(
                     item.record,
                     "DUPLICATE_EXTERNAL_ID",
-                    f"{obj}.{ext} value {item.ext_value!r} appears {n} times in the batch",
+                    f"{obj}.{item.key_field} value {item.ext_value!r} appears {n} times in the batch",
                 )
             else:
-                unique.append(item)
-        if unique:
-            for item, outcome in zip(unique, self._upsert(obj, ext, unique), strict=True):
+                by_key_field.setdefault(item.key_field, []).append(item)
+        for key_field, unique in by_key_field.items():
+            for item, outcome in zip(unique, self._upsert(obj, key_field, unique), strict=True):
                 outcomes[item.index] = outcome
         done = [o for o in outcomes if o is not None]
         assert len(done) == len(records)
@@ -1185,6 +1200,7 @@ class _Pending:
     record: WriteRecord
     ext_value: str
     fields: dict[str, Any]
+    key_field: str  # what the upsert matches on: the external id, or Id for a known record
 
 
 def _failed(rec: WriteRecord, code: str, message: str) -> WriteOutcome:

@@ -1353,14 +1353,35 @@ class SapConnector:
         keys = [p.name for p in plan.entity_set.entity_type.key_proprties]
         return WriteOutcome(plan.record.key, "created", "|".join(str(created.get(k)) for k in keys))
 
+    def keys_for_external_ids(self, entity: EntitySource, external_ids: Sequence[str]) -> dict[str, str]:
+        """Keys of the entities whose idempotency property (``BusinessPartnerIDByExtSystem``, ...) holds
+        one of the values, by value: finds what an earlier, interrupted run already created."""
+        source = entity.sap
+        if source.entity_set not in IDEMPOTENCY_FIELDS:
+            raise ConfigError(
+                f"{source.entity_set} has no external id property",
+                system=SYSTEM,
+                operation="lookup",
+                entity=source.entity_set,
+            )
+        values = sorted({str(v) for v in external_ids if v})
+        if not values:
+            return {}
+        service = self._service(source.service, entity.entity)
+        return self._lookup_values(service, service.entity_set(source.entity_set, entity.entity), values)
+
     def _lookup_created(self, service: _Service, entity: EntitySource, plans: list[_Plan]) -> dict[str, str]:
         """Remote keys of entities whose idempotency property holds the plans' values."""
-        entity_set = plans[0].entity_set
+        values = sorted({p.id_value for p in plans if p.id_value})
+        return self._lookup_values(service, plans[0].entity_set, values)
+
+    def _lookup_values(
+        self, service: _Service, entity_set: odata_model.EntitySet, values: list[str]
+    ) -> dict[str, str]:
         id_field = IDEMPOTENCY_FIELDS[entity_set.name]
         prop = entity_set.entity_type.proprty(id_field)
         keys = [p.name for p in entity_set.entity_type.key_proprties]
         found: dict[str, str] = {}
-        values = sorted({p.id_value for p in plans if p.id_value})
         for start in range(0, len(values), _LOOKUP_CHUNK):
             expr = " or ".join(
                 f"{id_field} eq {prop.to_literal(v)}" for v in values[start : start + _LOOKUP_CHUNK]

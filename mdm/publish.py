@@ -1,0 +1,578 @@
+"""Publish: golden records written back to a source system, only where it differs (issue 4).
+
+For every active golden record with at least one live, non-quarantined member, the golden values are
+projected into the system's shape (``mdm.canonical.to_target``: only the fields the mapping's
+``publish`` lets that system receive), plus the golden id as the system's external id (Salesforce
+``SyncHub_Id__c``, SAP ``BusinessPartnerIDByExtSystem``). Then, per golden record:
+
+- **Members in the system** (xref) are updated, each of them (within-system duplicates too). The
+  projection is compared with the member's latest staged canonical values projected the same way, so
+  a value only written differently ("Deutschland" vs "Germany") is not rewritten; only the differing
+  fields are sent. A nested item (the partner's address, phone, tax number) that differs is sent whole
+  over the keys SAP holds for it, so the connector merges it into the existing child instead of adding
+  one. Salesforce's external id is unique: of several duplicate accounts only one (the one holding the
+  golden id already, else the one SyncHub wrote last, else the smallest Id) carries it.
+- **No member in the system**: the record is created (Salesforce: upsert on ``SyncHub_Id__c`` with the
+  SAP number when known; SAP: a deep insert of the partner with its address, tax number and the
+  Customer roles FLCU00/FLCU01). SAP is asked first whether a partner already holds the golden id (a run
+  that died between the write and the xref capture); Salesforce's upsert on the external id finds such
+  an account by itself. The new key goes into the xref (``created_by_synchub``).
+- **Echo.** What SyncHub wrote comes back with the next extraction: the member's canonical values then
+  equal the golden values and nothing is written. Until that extraction, ``publish_state`` (what was
+  last written, its hash and when) stops a second write of the same values to a member whose staged
+  values are older than that write.
+
+A failed record never stops the others: it is counted and listed in the stats' ``errors`` (system,
+golden id, key, code, message); issue 6 adds the dead-letter queue for them. Errors that stop every
+record (authentication, API budget, configuration) end the step, after the chunks already written
+have been recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.base import WriteOutcome, WriteRecord
+from mdm.canonical import to_target
+from mdm.store.models import CanonicalRecord, GoldenRecord, PublishState, SourceRecord, Xref, utcnow
+from mdm.store.staging import payload_hash
+
+if TYPE_CHECKING:
+    from connectors.base import Connector
+    from mdm.mappings import Mapping as EntityMapping
+
+log = logging.getLogger(__name__)
+
+System = Literal["salesforce", "sap"]
+SAP_GOLDEN_ID_FIELD = "BusinessPartnerIDByExtSystem"
+WRITE_CHUNK = 1000  # records per connector call; the store is updated after each
+MAX_ERRORS = 500  # failed records listed in the stats (all are counted)
+_LINK_RULE = "publish"
+
+Sessions = sessionmaker[Session]
+
+
+@dataclass
+class _Member:
+    system: str
+    key: str
+    values: dict[str, Any] | None  # canonical values as last staged (read for the target system only)
+    staged: bool  # it has a canonical record (extracted at least once)
+    is_deleted: bool
+    quarantined: bool
+    carried: str | None  # the golden id the record holds
+    updated_at: dt.datetime | None
+    created_by_synchub: bool
+
+
+@dataclass
+class _Write:
+    """One record to send: an update of a member, or a create (``member`` None)."""
+
+    golden_id: str
+    target: dict[str, Any]  # the full projection: what the record should hold afterwards
+    fields: dict[str, Any]
+    member: str | None = None
+    found: bool = False  # a create that the lookup found already there (earlier run): now an update
+
+
+@dataclass
+class _Stats:
+    system: str
+    entity: str
+    golden: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def fail(self, write: _Write, code: str, message: str) -> None:
+        self.counts["failed"] += 1
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(
+                {
+                    "system": self.system,
+                    "golden_id": write.golden_id,
+                    "source_key": write.member,
+                    "code": code,
+                    "message": message,
+                }
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "system": self.system,
+            "entity": self.entity,
+            "golden": self.golden,
+            **{k: self.counts[k] for k in ("created", "updated", "unchanged", "failed")},
+            "recovered": self.counts["recovered"],
+            "echo_pending": self.counts["echo_pending"],
+            "skipped_deleted": self.counts["skipped_deleted"],
+            "errors": self.errors,
+        }
+
+
+def publish(
+    entity: str,
+    system: System,
+    *,
+    sessions: Sessions | None = None,
+    connector: Connector | None = None,
+    run_id: int | None = None,
+    mapping: EntityMapping | None = None,
+) -> dict[str, Any]:
+    """Write the entity's golden records to ``system`` where they differ; returns the stats.
+
+    Stats: created, updated, unchanged, failed (and ``errors``, at most MAX_ERRORS of them),
+    recovered (creates found already done by an earlier run), echo_pending (members whose staged
+    values predate SyncHub's last write of the same values), skipped_deleted (golden records whose
+    members in this system were deleted there: not recreated), api_calls, seconds.
+    """
+    from mdm import pipeline  # imported here: mdm.pipeline re-exports this module's publish
+
+    if system not in ("salesforce", "sap"):
+        raise ValueError(f"system must be salesforce or sap, not {system!r}")
+    mapping = mapping or pipeline.load_entity_mapping(entity)
+    if mapping.model is None:
+        raise ValueError(f"mapping {mapping.path} has no canonical section to publish from")
+
+    def body(store: Sessions, run: int | None) -> dict[str, Any]:
+        target_system = connector or pipeline._default_connector(system)
+        calls_before = target_system.usage.calls
+        clock = time.perf_counter()
+        stats = Publisher(store, mapping, system, target_system, run).run()
+        stats["api_calls"] = target_system.usage.calls - calls_before
+        stats["seconds"] = round(time.perf_counter() - clock, 3)
+        log.info(
+            "publish %s %s: %d created, %d updated, %d unchanged, %d failed (%d API calls)",
+            system,
+            entity,
+            stats["created"],
+            stats["updated"],
+            stats["unchanged"],
+            stats["failed"],
+            stats["api_calls"],
+        )
+        return stats
+
+    return pipeline._run_step(sessions, entity, f"publish_{system}", run_id, body)
+
+
+class Publisher:
+    """One publish of one entity to one system (see the module docstring)."""
+
+    def __init__(
+        self,
+        sessions: Sessions,
+        mapping: EntityMapping,
+        system: str,
+        connector: Connector,
+        run_id: int | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.mapping = mapping
+        self.entity = mapping.entity
+        self.system = system
+        self.connector = connector
+        self.run_id = run_id
+        self.id_field = (
+            mapping.source.salesforce.external_id or "SyncHub_Id__c"
+            if system == "salesforce"
+            else SAP_GOLDEN_ID_FIELD
+        )
+        self.stats = _Stats(system, mapping.entity)
+
+    # -- reading the store ----------------------------------------------------------------------------
+    def _load(self) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, list[_Member]], dict[str, Any]]:
+        with self.sessions() as session:
+            goldens = [
+                (golden_id, values or {})
+                for golden_id, values in session.execute(
+                    select(GoldenRecord.id, GoldenRecord.values)
+                    .where(GoldenRecord.entity == self.entity, GoldenRecord.status == "active")
+                    .order_by(GoldenRecord.id)
+                )
+            ]
+            members: dict[str, list[_Member]] = {}
+            query = (
+                select(
+                    Xref.golden_id,
+                    Xref.system,
+                    Xref.source_key,
+                    Xref.created_by_synchub,
+                    CanonicalRecord.id,
+                    CanonicalRecord.is_deleted,
+                    CanonicalRecord.quarantine_reason,
+                    CanonicalRecord.carried_golden_id,
+                    CanonicalRecord.updated_at,
+                )
+                .outerjoin(
+                    CanonicalRecord,
+                    and_(
+                        CanonicalRecord.system == Xref.system,
+                        CanonicalRecord.entity == Xref.entity,
+                        CanonicalRecord.source_key == Xref.source_key,
+                    ),
+                )
+                .where(Xref.entity == self.entity)
+                .order_by(Xref.golden_id, Xref.system, Xref.source_key)
+            )
+            # Canonical values only of this system's records: the others' flags are enough here.
+            values = dict(
+                session.execute(
+                    select(CanonicalRecord.source_key, CanonicalRecord.values).where(
+                        CanonicalRecord.system == self.system, CanonicalRecord.entity == self.entity
+                    )
+                ).all()
+            )
+            for golden_id, sys, key, by_us, row_id, deleted, reason, carried, updated in session.execute(
+                query
+            ):
+                members.setdefault(golden_id, []).append(
+                    _Member(
+                        system=sys,
+                        key=key,
+                        values=values.get(key) if sys == self.system else None,
+                        staged=row_id is not None,
+                        is_deleted=bool(deleted),
+                        quarantined=reason is not None,
+                        carried=carried,
+                        updated_at=_aware(updated),
+                        created_by_synchub=bool(by_us),
+                    )
+                )
+            states = {
+                state.golden_id: state
+                for state in session.scalars(select(PublishState).where(PublishState.system == self.system))
+            }
+            session.expunge_all()
+        return goldens, members, states
+
+    def _raw_payloads(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The staged raw payloads of these records of the system: SAP's child keys live there."""
+        found: dict[str, dict[str, Any]] = {}
+        with self.sessions() as session:
+            for start in range(0, len(keys), 500):
+                found.update(
+                    session.execute(
+                        select(SourceRecord.source_key, SourceRecord.payload).where(
+                            SourceRecord.system == self.system,
+                            SourceRecord.entity == self.entity,
+                            SourceRecord.source_key.in_(keys[start : start + 500]),
+                        )
+                    ).all()
+                )
+        return found
+
+    # -- planning -------------------------------------------------------------------------------------
+    def project(
+        self,
+        golden_id: str,
+        values: Mapping[str, Any],
+        members: Sequence[_Member],
+        *,
+        include_nulls: bool = False,
+    ) -> dict[str, Any]:
+        """The golden values in the system's shape, with the golden id as external id.
+
+        ``include_nulls`` keeps the fields the golden record has no value for, as None: an update
+        clears them (an address wins as a whole, so the losing record's region goes too). Nested items
+        with no value at all are dropped either way.
+        """
+        values = dict(values)
+        if self.system == "salesforce" and not values.get("erp_customer_number"):
+            # A partner SyncHub created in SAP is known by its key before its number is merged back.
+            sap = sorted(m.key for m in members if m.system == "sap" and not m.is_deleted)
+            if sap and "erp_customer_number" in (self.mapping.model.fields if self.mapping.model else {}):
+                values["erp_customer_number"] = sap[0].lstrip("0") or sap[0]
+        target = _prune(to_target(self.mapping, self.system, values, include_nulls=include_nulls))  # type: ignore[arg-type]
+        target[self.id_field] = golden_id
+        return target
+
+    def _plan(
+        self,
+        goldens: list[tuple[str, dict[str, Any]]],
+        members: dict[str, list[_Member]],
+        states: dict[str, PublishState],
+    ) -> tuple[list[_Write], list[_Write]]:
+        """Updates of members that differ, and creates (golden records with no member in the system)."""
+        updates: list[_Write] = []
+        creates: list[_Write] = []
+        for golden_id, values in goldens:
+            group = members.get(golden_id, [])
+            if not any(not m.is_deleted and not m.quarantined for m in group):
+                continue
+            self.stats.golden += 1
+            target = self.project(golden_id, values, group, include_nulls=True)
+            here = [m for m in group if m.system == self.system]
+            live = [m for m in here if not m.is_deleted]
+            if here and not live:
+                # Deleted in this system by someone: SyncHub does not bring it back.
+                self.stats.counts["skipped_deleted"] += 1
+                continue
+            if not live:
+                # Sent without the empty fields; remembered as the full projection the diff uses.
+                creates.append(_Write(golden_id, target, self.project(golden_id, values, group)))
+                continue
+            state = states.get(golden_id)
+            primary = self._primary(golden_id, live, state)
+            digest = payload_hash(target)
+            for member in live:
+                want = dict(target)
+                if primary is not None and member.key != primary:
+                    del want[self.id_field]  # Salesforce: one account per external id value
+                have = to_target(self.mapping, self.system, member.values or {})  # type: ignore[arg-type]
+                changes = _changes({k: v for k, v in want.items() if k != self.id_field}, have, raw=None)
+                if self.id_field in want and member.carried != golden_id:
+                    changes[self.id_field] = golden_id
+                if not changes:
+                    self.stats.counts["unchanged"] += 1
+                    continue
+                if state is not None and state.values_hash == digest and _staged_before(member, state):
+                    # SyncHub wrote exactly this after the member was last staged (or created it and
+                    # it was not extracted since): its echo is pending.
+                    self.stats.counts["echo_pending"] += 1
+                    self.stats.counts["unchanged"] += 1
+                    continue
+                updates.append(_Write(golden_id, target, want, member=member.key))
+        return updates, creates
+
+    def _primary(self, golden_id: str, live: Sequence[_Member], state: PublishState | None) -> str | None:
+        """The one member that carries the golden id where the external id is unique (Salesforce);
+        None: every member carries it (SAP)."""
+        if self.system != "salesforce" or len(live) == 1:
+            return None
+        for member in live:
+            if member.carried == golden_id:
+                return member.key
+        keys = {m.key for m in live}
+        if state is not None and state.remote_key in keys:
+            return state.remote_key
+        by_us = sorted(m.key for m in live if m.created_by_synchub)
+        return by_us[0] if by_us else min(keys)
+
+    def _records(self, writes: Sequence[_Write], members: dict[str, list[_Member]]) -> list[WriteRecord]:
+        """Connector records: updates carry only the differing fields over the staged raw payload."""
+        keys = [w.member for w in writes if w.member is not None]
+        raw = self._raw_payloads(keys) if keys else {}
+        by_key = {
+            m.key: m
+            for golden_id in {w.golden_id for w in writes if w.member is not None}
+            for m in members.get(golden_id, [])
+            if m.system == self.system
+        }
+        records = []
+        for write in writes:
+            if write.member is None:
+                records.append(WriteRecord(write.golden_id, write.fields))
+                continue
+            if write.found:
+                records.append(WriteRecord(write.golden_id, write.fields, remote_key=write.member))
+                continue
+            member = by_key[write.member]
+            payload = raw.get(write.member) or {}
+            have = to_target(self.mapping, self.system, member.values or {})  # type: ignore[arg-type]
+            want = {k: v for k, v in write.fields.items() if k != self.id_field}
+            fields = _changes(want, have, raw=payload)
+            if self.id_field in write.fields and member.carried != write.golden_id:
+                fields[self.id_field] = write.golden_id
+            records.append(
+                WriteRecord(write.golden_id, fields, remote_key=write.member, expected=payload or None)
+            )
+        return records
+
+    # -- running --------------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        goldens, members, states = self._load()
+        updates, creates = self._plan(goldens, members, states)
+        if creates and self.system == "sap":
+            self._find_earlier_creates(creates)
+        writes = updates + creates
+        for start in range(0, len(writes), WRITE_CHUNK):
+            chunk = writes[start : start + WRITE_CHUNK]
+            outcomes = self.connector.write_batch(self.mapping.source, self._records(chunk, members))
+            self._record(chunk, outcomes, states)
+        return self.stats.as_dict()
+
+    def _find_earlier_creates(self, creates: list[_Write]) -> None:
+        """SAP partners that already hold a golden id to create: an earlier run wrote them, then died."""
+        lookup = getattr(self.connector, "keys_for_external_ids", None)
+        if lookup is None:
+            return
+        found = lookup(self.mapping.source, [w.golden_id for w in creates])
+        for write in creates:
+            key = found.get(write.golden_id)
+            if key is not None:
+                write.member, write.found = key, True
+        if found:
+            log.warning(
+                "publish %s %s: %d records to create were already there (an earlier run); linking them",
+                self.system,
+                self.entity,
+                len(found),
+            )
+
+    def _record(self, writes: Sequence[_Write], outcomes: Sequence[WriteOutcome], states: dict) -> None:
+        """Capture new keys into the xref and what was written into publish_state; count the outcomes."""
+        if len(outcomes) != len(writes):
+            raise RuntimeError(f"{self.system} returned {len(outcomes)} outcomes for {len(writes)} records")
+        failed_goldens = {w.golden_id for w, o in zip(writes, outcomes, strict=True) if o.status == "failed"}
+        now = utcnow()
+        with self.sessions.begin() as session:
+            linked = {
+                key
+                for (key,) in session.execute(
+                    select(Xref.source_key).where(
+                        Xref.system == self.system,
+                        Xref.entity == self.entity,
+                        Xref.source_key.in_([o.remote_key for o in outcomes if o.remote_key]),
+                    )
+                )
+            }
+            written: dict[str, tuple[_Write, str | None]] = {}  # golden id -> (write, key to remember)
+            for write, outcome in zip(writes, outcomes, strict=True):
+                if outcome.status == "failed":
+                    self.stats.fail(write, outcome.error_code or "UNKNOWN", outcome.error_message or "")
+                    continue
+                creating = write.member is None or write.found
+                if creating:
+                    if write.found:
+                        self.stats.counts["recovered"] += 1
+                    elif outcome.status == "updated":  # Salesforce's upsert found it: an earlier run
+                        self.stats.counts["recovered"] += 1
+                    else:
+                        self.stats.counts["created"] += 1
+                    key = outcome.remote_key or write.member
+                    if key and key not in linked:
+                        session.add(
+                            Xref(
+                                golden_id=write.golden_id,
+                                system=self.system,
+                                entity=self.entity,
+                                source_key=key,
+                                created_by_synchub=True,
+                                link_rule=_LINK_RULE,
+                                linked_at=now,
+                            )
+                        )
+                        linked.add(key)
+                else:
+                    self.stats.counts[outcome.status if outcome.status != "created" else "updated"] += 1
+                    key = write.member
+                if write.golden_id not in failed_goldens and outcome.status != "unchanged":
+                    # The key remembered is the one holding the golden id (Salesforce: only one can).
+                    if write.golden_id not in written or self.id_field in write.fields:
+                        written[write.golden_id] = (write, key)
+            for golden_id, (write, key) in written.items():
+                state = session.get(PublishState, (golden_id, self.system))
+                if state is None:
+                    state = PublishState(golden_id=golden_id, system=self.system)
+                    session.add(state)
+                state.remote_key = key
+                state.values = write.target
+                state.values_hash = payload_hash(write.target)
+                state.written_at = now
+                state.run_id = self.run_id
+                states[golden_id] = state
+            session.flush()
+            session.expunge_all()
+
+
+def _changes(
+    want: Mapping[str, Any], have: Mapping[str, Any], raw: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The part of ``want`` that ``have`` lacks or holds differently.
+
+    A nested item (``to_BusinessPartnerAddress[0]``) that differs in any value comes whole, over the
+    properties the system holds for it in ``raw`` (its keys among them), so the connector merges it into
+    that child; an item the system does not have yet comes whole, to be created. Fields ``want`` does
+    not name are left alone: publishing never clears a value.
+    """
+    out: dict[str, Any] = {}
+    for name, value in want.items():
+        if isinstance(value, list):
+            have_items = have.get(name) if isinstance(have.get(name), list) else []
+            raw_items = (raw or {}).get(name)
+            raw_items = raw_items if isinstance(raw_items, list) else []
+            sent = []
+            for i, item in enumerate(value):
+                theirs = have_items[i] if i < len(have_items) else None
+                stored = raw_items[i] if i < len(raw_items) else None
+                if not isinstance(item, Mapping):
+                    continue
+                inner = _changes(item, theirs or {}, stored)
+                if theirs is not None and not inner:
+                    continue
+                if raw is not None and stored is None:
+                    sent.append(_without_nulls(item))  # not in the system: created with its children
+                    continue
+                base = {
+                    k: v
+                    for k, v in (stored or {}).items()
+                    if not k.startswith("__") and not isinstance(v, list | dict)
+                }
+                own = {k: v for k, v in item.items() if not isinstance(v, list | dict)}
+                nested = {k: v for k, v in inner.items() if isinstance(v, list)}
+                sent.append(base | own | nested)
+            if sent:
+                out[name] = sent
+        elif isinstance(value, Mapping):
+            inner = _changes(value, have.get(name) or {}, (raw or {}).get(name))
+            if inner:
+                out[name] = dict(value)
+        elif not _same(value, have.get(name)):
+            out[name] = value
+    return out
+
+
+def _staged_before(member: _Member, state: PublishState) -> bool:
+    """Whether the member's staged values predate SyncHub's last write (never staged: SyncHub made it)."""
+    written = _aware(state.written_at)
+    if not member.staged or member.updated_at is None:
+        return True
+    return written is not None and member.updated_at <= written
+
+
+def _prune(node: Any) -> Any:
+    """Nested items that hold no value at all (a tax number item when there is no VAT id) removed."""
+    if isinstance(node, list):
+        return [p for p in (_prune(item) for item in node) if not _empty(p)]
+    if isinstance(node, dict):
+        return {k: _prune(v) for k, v in node.items()}
+    return node
+
+
+def _empty(node: Any) -> bool:
+    if isinstance(node, dict):
+        return all(_empty(v) for v in node.values())
+    if isinstance(node, list):
+        return all(_empty(v) for v in node)
+    return node in (None, "")
+
+
+def _without_nulls(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _without_nulls(v) for k, v in node.items() if v is not None}
+    if isinstance(node, list):
+        return [_without_nulls(v) for v in node]
+    return node
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a in (None, "") and b in (None, ""):
+        return True
+    return a == b
+
+
+def _aware(stamp: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands datetimes back naive; every stamp the store keeps is UTC."""
+    if stamp is not None and stamp.tzinfo is None:
+        return stamp.replace(tzinfo=dt.UTC)
+    return stamp
