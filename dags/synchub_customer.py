@@ -12,8 +12,10 @@ writes them back, so that both systems agree:
    fuzzy rules; the doubtful band goes to the review queue.
 5. **merge** applies field survivorship and versions the golden records (asset
    `synchub_golden_customer`).
-6. **publish_crm**, then **publish_erp**, write only the differences and capture new keys.
-   They run one after the other, so a rerun after a crash has only one half-written side to recover.
+6. **publish_erp**, then **publish_crm**, write only the differences and capture new keys.
+   The ERP goes first so that customers created there in this run reach the CRM with their new SAP
+   number in the same run; one after the other, so a rerun after a crash has only one half-written
+   side to recover.
 7. **close_run** (always runs) stores every step's stats and errors, and fails the run if a step failed.
 
 Every step is idempotent: clear and rerun any task. Each returns a small stats dict (XCom).
@@ -40,7 +42,7 @@ JOB = "synchub_customer"
 FULL_RECONCILIATION_HOUR_UTC = 2
 GOLDEN_CUSTOMERS = Asset(name="synchub_golden_customer", uri="synchub://golden/customer", group="synchub")
 # Result-bearing steps in the order they run; close_run pulls their XComs by these task ids.
-STEPS = ("extract_crm", "extract_erp", "quality", "match", "merge", "publish_crm", "publish_erp")
+STEPS = ("extract_crm", "extract_erp", "quality", "match", "merge", "publish_erp", "publish_crm")
 
 
 @contextmanager
@@ -205,9 +207,9 @@ def synchub_customer() -> None:
     checked = quality(opened)
     matched = match(opened)
     merged = merge(opened)
-    crm = publish_crm(opened)
     erp = publish_erp(opened)
-    extracted >> checked >> matched >> merged >> crm >> erp >> close_run()
+    crm = publish_crm(opened)
+    extracted >> checked >> matched >> merged >> erp >> crm >> close_run()
 
 
 synchub_customer_dag = synchub_customer()

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import phonenumbers
+
 from sandbox.sap.metadata import capabilities
 from sandbox.sap.model import SERVICES, EntitySet, load_model
 from sandbox.sap.odata import (
@@ -359,6 +361,7 @@ class SapSystem:
                 updated = dict(current)
             updated.update({k: v for k, v in values.items() if k not in _READ_ONLY})
             self._check_references(entity_set, updated)
+            _derive(entity_set, updated)
             now = self._now()
             self._stamp(entity_set, updated, user, now, previous=current)
             self._put(entity_set, updated)
@@ -464,6 +467,7 @@ class SapSystem:
         self._check_required(entity_set, record)
         self._check_references(entity_set, record)
         self._fill_defaults(entity_set, record, user, now)
+        _derive(entity_set, record)
         self._stamp(entity_set, record, user, now, previous=None)
         self._put(entity_set, record)
         self._fresh.add((entity_set.name, self.key_of(entity_set, record)))
@@ -883,3 +887,22 @@ class SapSystem:
     def count(self, entity_set: EntitySet) -> int:
         with self._lock:
             return len(self._tables[entity_set.name])
+
+
+def _derive(entity_set: EntitySet, record: Record) -> None:
+    """Values S/4 computes itself on every write through the API (seeded data is kept as loaded).
+
+    A_AddressPhoneNumber.InternationalPhoneNumber is derived from PhoneNumber and
+    DestinationLocationCountry, whatever the client sent for it.
+    """
+    if entity_set.name != "A_AddressPhoneNumber":
+        return
+    number, country = record.get("PhoneNumber") or "", record.get("DestinationLocationCountry") or None
+    try:
+        parsed = phonenumbers.parse(number, country)
+    except phonenumbers.NumberParseException:
+        record["InternationalPhoneNumber"] = ""
+        return
+    record["InternationalPhoneNumber"] = phonenumbers.format_number(
+        parsed, phonenumbers.PhoneNumberFormat.E164
+    )

@@ -155,18 +155,18 @@ def test_customer_dag_extracts_both_systems_in_parallel_after_opening_the_run(cu
     assert tasks["extract_erp"]["upstream"] == ["open_run"]
 
 
-def test_customer_dag_runs_quality_match_merge_then_publishes_crm_before_erp(customer: dict) -> None:
+def test_customer_dag_runs_quality_match_merge_then_publishes_erp_before_crm(customer: dict) -> None:
     tasks = customer["tasks"]
     assert {"extract_crm", "extract_erp"} <= set(tasks["quality"]["upstream"])
     assert "quality" in tasks["match"]["upstream"]
     assert "match" in tasks["merge"]["upstream"]
-    assert "merge" in tasks["publish_crm"]["upstream"]
-    assert "publish_crm" in tasks["publish_erp"]["upstream"]
+    assert "merge" in tasks["publish_erp"]["upstream"]
+    assert "publish_erp" in tasks["publish_crm"]["upstream"]
 
 
 def test_customer_dag_closes_the_run_log_whatever_happened(customer: dict) -> None:
     close = customer["tasks"]["close_run"]
-    assert close["upstream"] == ["publish_erp"]
+    assert close["upstream"] == ["publish_crm"]
     assert close["trigger_rule"] == "all_done"
 
 

@@ -120,6 +120,8 @@ def matched_pair(store, sap_holds_international_phone: bool = False) -> tuple[st
             pairs.append((keys["salesforce"], keys["sap"], golden_id))
     for account, partner, golden_id in sorted(pairs):
         if sap_holds_international_phone:
+            if partner not in payloads:  # created by SyncHub in this run, not extracted yet
+                continue
             address = (payloads[partner].get("to_BusinessPartnerAddress") or [{}])[0]
             phones = address.get("to_PhoneNumber") or [{}]
             if not phones[0].get("InternationalPhoneNumber"):
@@ -196,12 +198,6 @@ def test_a_crm_website_edit_reaches_the_golden_record_and_does_not_bounce(sandbo
     assert writes(third["sap"])["updated"] == writes(third["salesforce"])["updated"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sandbox gap: S/4 derives A_AddressPhoneNumber.InternationalPhoneNumber from PhoneNumber and "
-    "DestinationLocationCountry on every write; the SAP sandbox keeps the old value, so SAP still reads the "
-    "old phone after SyncHub's MERGE",
-)
 def test_a_crm_phone_edit_reaches_sap_and_does_not_bounce(sandbox_factory, store):
     sandboxes = sandbox_factory(seed=seed())
     cycle(store)
