@@ -309,17 +309,25 @@ def _model(mapping: Mapping | EntityModel) -> EntityModel:
 
 
 def to_canonical(
-    mapping: Mapping | EntityModel, system: System, payload: AbcMapping[str, Any]
+    mapping: Mapping | EntityModel,
+    system: System,
+    payload: AbcMapping[str, Any],
+    default_country: str | None = None,
 ) -> CanonicalResult:
-    """The canonical values of one source record, with a problem per value that could not be read."""
+    """The canonical values of one source record, with a problem per value that could not be read.
+
+    ``default_country`` is the country to read country-dependent values (a national phone number,
+    a region name) with when the record names none itself; the record's ``country`` stays empty.
+    """
     model = _model(mapping)
     rules = model.systems[system]
     values: dict[str, Any] = dict.fromkeys(model.fields)
     problems: list[str] = []
-    ctx = model.context()
+    ctx = model.context(default_country)
     for rule in rules.inbound:
-        if rule.uses_country and ctx.country != values.get("country"):
-            ctx = model.context(values.get("country"))
+        country = values.get("country") or default_country
+        if rule.uses_country and ctx.country != country:
+            ctx = model.context(country)
         value = rule.read(payload, ctx, problems)
         if value is not None:
             try:

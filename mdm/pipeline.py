@@ -902,7 +902,7 @@ def merge(
         counts: Counter[str] = Counter()
         for part in _chunks(sorted(dirty), MERGE_CHUNK):
             with store.begin() as session:
-                counts.update(_merge_chunk(session, entity, config, {g: dirty[g] for g in part}, run))
+                counts.update(_merge_chunk(session, mapping, config, {g: dirty[g] for g in part}, run))
         orphans = [g for g, state in goldens.items() if g not in seen and state[0] == "active"]
         with store.begin() as session:
             now = utcnow()
@@ -982,14 +982,64 @@ def _live_members(
         yield current, members
 
 
+def _read_with_cluster_country(
+    session: Session, mapping: EntityMapping, candidates: dict[str, list[Candidate]]
+) -> None:
+    """Fill the gaps of members that name no country, reading their payload with their cluster's country.
+
+    A CRM account without a country cannot have its national phone number or region name read on
+    its own; its golden record knows the country from the other members. Without this, those values
+    would only appear after SyncHub wrote the country back, and the next run would write again.
+    Only empty values are filled, for survivorship; the stored canonical record keeps what the
+    source says.
+    """
+    wanted: dict[tuple[str, str], str] = {}  # (system, key) -> the cluster's country
+    for members in candidates.values():
+        countries = Counter(c.values.get("country") for c in members if c.values.get("country"))
+        if not countries:
+            continue
+        country = sorted(countries.items(), key=lambda item: (-item[1], item[0]))[0][0]
+        for member in members:
+            if not member.values.get("country"):
+                wanted[(member.system, member.source_key)] = country
+    if not wanted:
+        return
+    payloads: dict[tuple[str, str], dict[str, Any]] = {}
+    for system in {system for system, _ in wanted}:
+        keys = [key for s, key in wanted if s == system]
+        for part in _chunks(keys, CHUNK):
+            rows = session.execute(
+                select(SourceRecord.source_key, SourceRecord.payload).where(
+                    SourceRecord.system == system,
+                    SourceRecord.entity == mapping.entity,
+                    SourceRecord.source_key.in_(part),
+                )
+            )
+            payloads.update({(system, key): payload for key, payload in rows})
+    for members in candidates.values():
+        for i, member in enumerate(members):
+            ref = (member.system, member.source_key)
+            if ref not in wanted or ref not in payloads:
+                continue
+            reread = to_canonical(mapping, member.system, payloads[ref], default_country=wanted[ref]).values
+            filled = {k: v for k, v in reread.items() if v is not None and member.values.get(k) is None}
+            if filled:
+                # The member competes with the country it was read with, so an address it completes
+                # (e.g. a region only readable with the country) counts as complete now, not only
+                # after SyncHub has written the country back.
+                values = dict(member.values) | filled | {"country": wanted[ref]}
+                members[i] = Candidate(member.system, member.source_key, values, member.stamp)
+
+
 def _merge_chunk(
     session: Session,
-    entity: str,
+    mapping: EntityMapping,
     config: Any,
     hashes: Mapping[str, tuple[str, str]],
     run_id: int | None,
 ) -> Counter[str]:
     """Survivorship for a chunk of golden records; writes values, provenance and new versions."""
+    entity = mapping.entity
     candidates: dict[str, list[Candidate]] = defaultdict(list)
     query = (
         select(
@@ -1016,6 +1066,7 @@ def _merge_chunk(
     )
     for golden, system, key, values, stamp in session.execute(query):
         candidates[golden].append(Candidate(system, key, values or {}, _aware(stamp)))
+    _read_with_cluster_country(session, mapping, candidates)
     current = session.execute(
         select(
             GoldenRecord.id,

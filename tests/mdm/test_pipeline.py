@@ -436,3 +436,31 @@ def test_golden_export_has_id_version_status_values_and_sources(store):
 def test_stage_payloads_rejects_unknown_systems(system):
     with pytest.raises(ValueError, match="system must be one of"):
         pipeline.stage_payloads(ENTITY, system, [], mapping=MAPPING)  # type: ignore[arg-type]
+
+
+def test_a_member_without_country_is_read_with_its_clusters_country(store):
+    # The CRM copy names no country, so on its own its national phone and its region name are
+    # unreadable; its SAP twin (linked by the SAP number the CRM holds) knows the country. The golden
+    # record gets them in the first run, not only after SyncHub has written the country to the CRM.
+    crm = account(
+        "001000000000009AAA",
+        "Müller Maschinenbau GmbH",
+        BillingStreet="Hauptstr. 5",
+        BillingCity="München",
+        BillingPostalCode="80331",
+        BillingState="Bayern",
+        Phone="089 1234567",
+        SAP_Customer_Number__c="1000009",
+    )
+    sap = partner("1000009", "Müller Maschinenbau GmbH", vat="DE123456789")
+    sap["to_BusinessPartnerAddress"][0]["Region"] = ""
+    stage(store, "salesforce", crm)
+    stage(store, "sap", sap)
+    with store() as session:
+        staged = session.scalars(select(CanonicalRecord).where(CanonicalRecord.system == "salesforce")).one()
+    assert (staged.values["country"], staged.values["phone"], staged.values["region"]) == (None, None, None)
+    run_core(store)
+    golden_id = xref_of(store)[("salesforce", "001000000000009AAA")]
+    values = golden(store, golden_id).values
+    assert values["phone"] == "+49891234567"
+    assert (values["region"], values["country"]) == ("BY", "DE")
