@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import Connector, EntitySource, ExtractedRecord
@@ -45,6 +45,8 @@ from mdm.merge import Candidate
 from mdm.merge import merge as survivorship_merge
 from mdm.store.db import make_engine, session_factory
 from mdm.store.models import (
+    LIVE,
+    XREF_RECORD,
     CanonicalRecord,
     GoldenRecord,
     GoldenRecordVersion,
@@ -674,17 +676,12 @@ def _link_carried_golden_ids(session: Session, entity: str) -> int:
         select(CanonicalRecord.system, CanonicalRecord.source_key, CanonicalRecord.carried_golden_id)
         .outerjoin(
             Xref,
-            and_(
-                Xref.system == CanonicalRecord.system,
-                Xref.entity == CanonicalRecord.entity,
-                Xref.source_key == CanonicalRecord.source_key,
-            ),
+            XREF_RECORD,
         )
         .where(
             CanonicalRecord.entity == entity,
             CanonicalRecord.carried_golden_id.is_not(None),
-            CanonicalRecord.is_deleted.is_(False),
-            CanonicalRecord.quarantine_reason.is_(None),
+            *LIVE,
             Xref.id.is_(None),
         )
     ).all()
@@ -956,16 +953,11 @@ def _live_members(
         )
         .join(
             CanonicalRecord,
-            and_(
-                CanonicalRecord.system == Xref.system,
-                CanonicalRecord.entity == Xref.entity,
-                CanonicalRecord.source_key == Xref.source_key,
-            ),
+            XREF_RECORD,
         )
         .where(
             Xref.entity == entity,
-            CanonicalRecord.is_deleted.is_(False),
-            CanonicalRecord.quarantine_reason.is_(None),
+            *LIVE,
         )
         .order_by(Xref.golden_id, CanonicalRecord.system, CanonicalRecord.source_key)
         .execution_options(yield_per=5000)
@@ -1051,17 +1043,12 @@ def _merge_chunk(
         )
         .join(
             CanonicalRecord,
-            and_(
-                CanonicalRecord.system == Xref.system,
-                CanonicalRecord.entity == Xref.entity,
-                CanonicalRecord.source_key == Xref.source_key,
-            ),
+            XREF_RECORD,
         )
         .where(
             Xref.entity == entity,
             Xref.golden_id.in_(list(hashes)),
-            CanonicalRecord.is_deleted.is_(False),
-            CanonicalRecord.quarantine_reason.is_(None),
+            *LIVE,
         )
     )
     for golden, system, key, values, stamp in session.execute(query):

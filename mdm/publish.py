@@ -38,12 +38,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import WriteOutcome, WriteRecord
 from mdm.canonical import to_target
-from mdm.store.models import CanonicalRecord, GoldenRecord, PublishState, SourceRecord, Xref, utcnow
+from mdm.store.models import (
+    XREF_RECORD,
+    CanonicalRecord,
+    GoldenRecord,
+    PublishState,
+    SourceRecord,
+    Xref,
+    utcnow,
+)
 from mdm.store.staging import payload_hash
 
 if TYPE_CHECKING:
@@ -215,11 +223,7 @@ class Publisher:
                 )
                 .outerjoin(
                     CanonicalRecord,
-                    and_(
-                        CanonicalRecord.system == Xref.system,
-                        CanonicalRecord.entity == Xref.entity,
-                        CanonicalRecord.source_key == Xref.source_key,
-                    ),
+                    XREF_RECORD,
                 )
                 .where(Xref.entity == self.entity)
                 .order_by(Xref.golden_id, Xref.system, Xref.source_key)

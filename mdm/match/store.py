@@ -26,7 +26,7 @@ from mdm.match.engine import (
     match_records,
     pair_key,
 )
-from mdm.store.models import CanonicalRecord, MatchDecision, Xref, utcnow
+from mdm.store.models import LIVE, CanonicalRecord, MatchDecision, Xref, utcnow
 
 STEWARD_STATUSES = frozenset({"approved", "rejected", "new"})
 StewardStatus = Literal["approved", "rejected", "new"]
@@ -44,8 +44,7 @@ def load_canonical_records(session: Session, entity: str) -> Iterator[MatchRecor
         )
         .where(
             CanonicalRecord.entity == entity,
-            CanonicalRecord.is_deleted.is_(False),
-            CanonicalRecord.quarantine_reason.is_(None),
+            *LIVE,
         )
         .order_by(CanonicalRecord.system, CanonicalRecord.source_key)
         .execution_options(yield_per=5000)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -216,3 +217,13 @@ class PublishState(Base):
     values_hash: Mapped[str] = mapped_column(String(64))
     written_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id", ondelete="SET NULL"))
+
+
+# An xref row and the canonical record it points to (join condition).
+XREF_RECORD = and_(
+    CanonicalRecord.system == Xref.system,
+    CanonicalRecord.entity == Xref.entity,
+    CanonicalRecord.source_key == Xref.source_key,
+)
+# Records that take part in matching, merging and publishing: neither deleted nor quarantined.
+LIVE = (CanonicalRecord.is_deleted.is_(False), CanonicalRecord.quarantine_reason.is_(None))
