@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import socket
 import subprocess
 import time
@@ -12,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+from sandbox.runner import read_env_file
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -19,15 +20,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def read_env(path: Path) -> dict[str, str]:
-    env = {}
-    for line in path.read_text().splitlines():
-        if line.startswith("export "):
-            name, _, value = line.removeprefix("export ").partition("=")
-            env[name] = shlex.split(value)[0]
-    return env
 
 
 @contextmanager
@@ -61,7 +53,7 @@ def sandboxes(*arguments: str, timeout: float = 1200) -> Iterator[dict[str, str]
                 if time.monotonic() - started > timeout:
                     raise SystemExit("sandboxes did not start in time")
                 time.sleep(0.2)
-            env = read_env(env_file)
+            env = read_env_file(env_file)
             os.environ.update(env)
             print(f"sandboxes seeded and up in {time.monotonic() - started:.1f} s", flush=True)
             yield env

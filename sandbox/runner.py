@@ -6,6 +6,7 @@ Used by ``synchub sandbox up`` (foreground), ``synchub demo`` and the pytest fix
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,15 +105,16 @@ class RunningSandboxes:
         ]
 
     def write_env(self, path: Path) -> Path:
+        """Write the export lines; the file appears whole (a reader never sees half of it)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            "# Written by `synchub sandbox up`; use with: source "
-            + str(path)
-            + "\n"
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(
+            f"# Written by `synchub sandbox up`; use with: source {path}\n"
             + "\n".join(self.env_lines())
             + "\n"
         )
-        path.chmod(0o600)
+        partial.chmod(0o600)
+        os.replace(partial, path)
         return path
 
     def dump(self, directory: Path) -> Path:
@@ -123,6 +125,16 @@ class RunningSandboxes:
     def stop(self) -> None:
         self.crm.stop()
         self.erp.stop()
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The variables of an env file that ``write_env`` wrote (what ``source`` would set)."""
+    exports = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").partition("=")
+            exports[name] = shlex.split(value)[0]
+    return exports
 
 
 def ca_bundle_with_sandbox(tls: TlsFiles, directory: Path) -> Path:

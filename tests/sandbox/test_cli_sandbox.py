@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import socket
 import subprocess
@@ -24,7 +23,7 @@ from typer.testing import CliRunner
 
 from mdm.cli import app
 from sandbox.datadir import SandboxData, read_data_dir
-from sandbox.runner import RunningSandboxes, SandboxConfig, start_sandboxes
+from sandbox.runner import RunningSandboxes, SandboxConfig, read_env_file, start_sandboxes
 
 pytestmark = pytest.mark.integration
 
@@ -79,11 +78,7 @@ def _read_exports(env_file: Path) -> dict[str, str] | None:
     """The export lines once the file is complete (REQUESTS_CA_BUNDLE is the last one written)."""
     if not env_file.exists():
         return None
-    exports = {}
-    for line in env_file.read_text().splitlines():
-        if line.startswith("export "):
-            name, _, value = line.removeprefix("export ").partition("=")
-            exports[name] = shlex.split(value)[0]
+    exports = read_env_file(env_file)
     return exports if "REQUESTS_CA_BUNDLE" in exports else None
 
 

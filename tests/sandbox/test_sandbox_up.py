@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from sandbox.datadir import read_data_dir
-from sandbox.runner import RunningSandboxes, SandboxConfig, start_sandboxes
+from sandbox.runner import RunningSandboxes, SandboxConfig, read_env_file, start_sandboxes
 from sandbox.seed import SeedOptions
 
 pytestmark = pytest.mark.integration
@@ -77,6 +77,8 @@ def test_env_file_holds_the_three_exports(running, tmp_path) -> None:
     assert crm["conn_type"] == "salesforce"
     erp = json.loads(shlex.split(exports["AIRFLOW_CONN_SYNCHUB_ERP"])[0])
     assert (erp["conn_type"], erp["port"]) == ("http", running.erp.port)
+    assert read_env_file(env) == {name: shlex.split(value)[0] for name, value in exports.items()}
+    assert [p.name for p in tmp_path.iterdir()] == ["sandbox.env"]  # written whole, no partial file left
 
 
 def test_dump_writes_the_layout_that_data_reads_back(running, tmp_path) -> None:
@@ -136,11 +138,7 @@ def test_synchub_sandbox_up_runs_in_the_foreground_and_stops_on_sigterm(tmp_path
             assert process.poll() is None, process.stderr.read().decode()
             assert time.monotonic() < deadline, "sandbox up did not write its env file"
             time.sleep(0.2)
-        exports = {}
-        for line in env_file.read_text().splitlines():
-            if line.startswith("export "):
-                name, _, value = line.removeprefix("export ").partition("=")
-                exports[name] = shlex.split(value)[0]
+        exports = read_env_file(env_file)
         crm = json.loads(exports["AIRFLOW_CONN_SYNCHUB_CRM"])
         token = requests.post(
             f"https://{crm['extra']['domain'].split('/')[0]}/services/oauth2/token",
