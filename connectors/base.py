@@ -51,6 +51,7 @@ class SapSource:
     expand: tuple[str, ...] = ()  # navigation paths read with the entity, e.g. to_BusinessPartnerAddress
     filter: str | None = None  # a fixed $filter from the mapping (configuration)
     writable: tuple[str, ...] = ()  # properties SyncHub may write, paths allowed (to_X/Prop)
+    external_id: str | None = None  # where SAP keeps SyncHub's golden id (BusinessPartnerIDByExtSystem)
 
     @property
     def stamp_fields(self) -> tuple[str, ...]:

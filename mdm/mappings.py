@@ -233,6 +233,7 @@ def _source(data: dict[str, Any]) -> EntitySource:
             expand=tuple(sap.get("expand", ())),
             filter=sap.get("filter"),
             writable=tuple(sap.get("writable", ())),
+            external_id=sap.get("external_id"),
         ),
     )
 

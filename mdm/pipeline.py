@@ -64,8 +64,6 @@ log = logging.getLogger(__name__)
 System = Literal["salesforce", "sap"]
 SYSTEMS: tuple[System, ...] = ("salesforce", "sap")
 DEFAULT_CONN_IDS = {"salesforce": "synchub_crm", "sap": "synchub_erp"}
-# Where each system keeps SyncHub's golden id (Salesforce: the mapping's external id).
-SAP_GOLDEN_ID_FIELD = "BusinessPartnerIDByExtSystem"
 QUARANTINE_PREFIX = "missing required field(s): "
 CHUNK = 500  # records per staging transaction
 MERGE_CHUNK = 1000  # golden records per merge transaction
@@ -181,7 +179,8 @@ def _payload_record(source: EntitySource, system: str, payload: Mapping[str, Any
 
 
 def _golden_id_field(source: EntitySource, system: str) -> str | None:
-    return source.salesforce.external_id if system == "salesforce" else SAP_GOLDEN_ID_FIELD
+    """Where the system keeps SyncHub's golden id: the mapping's ``external_id`` of that system."""
+    return source.salesforce.external_id if system == "salesforce" else source.sap.external_id
 
 
 def _default_connector(system: str) -> Connector:

@@ -61,9 +61,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 System = Literal["salesforce", "sap"]
-SAP_GOLDEN_ID_FIELD = "BusinessPartnerIDByExtSystem"
 WRITE_CHUNK = 1000  # records per connector call; the store is updated after each
 MAX_ERRORS = 500  # failed records listed in the stats (all are counted)
+MAX_EXAMPLES = 20  # golden records listed per report in the stats (e.g. not created)
 _LINK_RULE = "publish"
 
 Sessions = sessionmaker[Session]
@@ -91,6 +91,7 @@ class _Write:
     fields: dict[str, Any]
     member: str | None = None
     found: bool = False  # a create that the lookup found already there (earlier run): now an update
+    retire: bool = False  # a within-system duplicate given the mapping's retire_duplicates values
 
 
 @dataclass
@@ -100,6 +101,7 @@ class _Stats:
     golden: int = 0
     counts: Counter[str] = field(default_factory=Counter)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    not_created: list[dict[str, Any]] = field(default_factory=list)
 
     def fail(self, write: _Write, code: str, message: str) -> None:
         self.counts["failed"] += 1
@@ -123,6 +125,9 @@ class _Stats:
             "recovered": self.counts["recovered"],
             "echo_pending": self.counts["echo_pending"],
             "skipped_deleted": self.counts["skipped_deleted"],
+            "not_created": self.counts["not_created"],
+            "not_created_examples": self.not_created,
+            "duplicates_retired": self.counts["duplicates_retired"],
             "errors": self.errors,
         }
 
@@ -190,11 +195,16 @@ class Publisher:
         self.system = system
         self.connector = connector
         self.run_id = run_id
-        self.id_field = (
+        # Where the system keeps the golden id; None: its records carry none (SAP products).
+        self.id_field: str | None = (
             mapping.source.salesforce.external_id or "SyncHub_Id__c"
             if system == "salesforce"
-            else SAP_GOLDEN_ID_FIELD
+            else mapping.source.sap.external_id
         )
+        options = mapping.raw["systems"][system]
+        self.may_create: bool = options.get("create", True)
+        self.create_when: str | None = options.get("create_when")
+        self.retire_values: dict[str, Any] = dict(options.get("retire_duplicates") or {})
         self.stats = _Stats(system, mapping.entity)
 
     # -- reading the store ----------------------------------------------------------------------------
@@ -297,7 +307,8 @@ class Publisher:
             if sap and "erp_customer_number" in (self.mapping.model.fields if self.mapping.model else {}):
                 values["erp_customer_number"] = sap[0].lstrip("0") or sap[0]
         target = _prune(to_target(self.mapping, self.system, values, include_nulls=include_nulls))  # type: ignore[arg-type]
-        target[self.id_field] = golden_id
+        if self.id_field:
+            target[self.id_field] = golden_id
         return target
 
     def _plan(
@@ -322,22 +333,31 @@ class Publisher:
                 self.stats.counts["skipped_deleted"] += 1
                 continue
             if not live:
+                reason = self._no_create_reason(values)
+                if reason is not None:
+                    self._not_created(golden_id, group, reason)
+                    continue
                 # Sent without the empty fields; remembered as the full projection the diff uses.
                 creates.append(_Write(golden_id, target, self.project(golden_id, values, group)))
                 continue
             state = states.get(golden_id)
-            primary = self._primary(golden_id, live, state)
+            primary = self._primary(golden_id, live, state, target)
             digest = payload_hash(target)
             for member in live:
-                want = dict(target)
+                retire = bool(self.retire_values) and primary is not None and member.key != primary
+                want = dict(self.retire_values) if retire else dict(target)
                 if primary is not None and member.key != primary:
-                    del want[self.id_field]  # Salesforce: one account per external id value
+                    want.pop(self.id_field, None)  # Salesforce: one account per external id value
                 have = to_target(self.mapping, self.system, member.values or {})  # type: ignore[arg-type]
                 changes = _changes({k: v for k, v in want.items() if k != self.id_field}, have, raw=None)
                 if self.id_field in want and member.carried != golden_id:
                     changes[self.id_field] = golden_id
                 if not changes:
                     self.stats.counts["unchanged"] += 1
+                    continue
+                if retire:
+                    # Its echo is the next extraction, which runs before the next publish.
+                    updates.append(_Write(golden_id, target, want, member=member.key, retire=True))
                     continue
                 if state is not None and state.values_hash == digest and _staged_before(member, state):
                     # SyncHub wrote exactly this after the member was last staged (or created it and
@@ -348,10 +368,35 @@ class Publisher:
                 updates.append(_Write(golden_id, target, want, member=member.key))
         return updates, creates
 
-    def _primary(self, golden_id: str, live: Sequence[_Member], state: PublishState | None) -> str | None:
-        """The one member that carries the golden id where the external id is unique (Salesforce);
-        None: every member carries it (SAP)."""
-        if self.system != "salesforce" or len(live) == 1:
+    def _no_create_reason(self, values: Mapping[str, Any]) -> str | None:
+        """Why a golden record with no record in this system is not created there, or None."""
+        if not self.may_create:
+            return f"the mapping does not create {self.entity} records in {self.system} (create: false)"
+        if self.create_when and values.get(self.create_when) is not True:
+            return f"{self.create_when} is not true (create_when: {self.create_when})"
+        return None
+
+    def _not_created(self, golden_id: str, group: Sequence[_Member], reason: str) -> None:
+        self.stats.counts["not_created"] += 1
+        if len(self.stats.not_created) < MAX_EXAMPLES:
+            self.stats.not_created.append(
+                {
+                    "golden_id": golden_id,
+                    "records": [f"{m.system}:{m.key}" for m in group if not m.is_deleted],
+                    "reason": reason,
+                }
+            )
+
+    def _primary(
+        self, golden_id: str, live: Sequence[_Member], state: PublishState | None, target: Mapping[str, Any]
+    ) -> str | None:
+        """The one member that carries the golden id where the external id is unique (Salesforce) or
+        duplicates are retired; None: every member carries it (SAP partners).
+
+        The member that carries it already, else the one SyncHub wrote last, else one SyncHub created,
+        else the one closest to the golden record (a typo'd copy loses to the original), else the
+        smallest key."""
+        if (self.system != "salesforce" and not self.retire_values) or len(live) == 1:
             return None
         for member in live:
             if member.carried == golden_id:
@@ -360,7 +405,15 @@ class Publisher:
         if state is not None and state.remote_key in keys:
             return state.remote_key
         by_us = sorted(m.key for m in live if m.created_by_synchub)
-        return by_us[0] if by_us else min(keys)
+        if by_us:
+            return by_us[0]
+        want = {k: v for k, v in target.items() if k != self.id_field}
+
+        def distance(member: _Member) -> tuple[int, str]:
+            have = to_target(self.mapping, self.system, member.values or {})  # type: ignore[arg-type]
+            return len(_changes(want, have, raw=None)), member.key
+
+        return min(live, key=distance).key
 
     def _records(self, writes: Sequence[_Write], members: dict[str, list[_Member]]) -> list[WriteRecord]:
         """Connector records: updates carry only the differing fields over the staged raw payload."""
@@ -470,6 +523,9 @@ class Publisher:
                 else:
                     self.stats.counts[outcome.status if outcome.status != "created" else "updated"] += 1
                     key = write.member
+                if write.retire:
+                    self.stats.counts["duplicates_retired"] += 1
+                    continue  # the golden record's own write state is the primary's
                 if write.golden_id not in failed_goldens and outcome.status != "unchanged":
                     # The key remembered is the one holding the golden id (Salesforce: only one can).
                     if write.golden_id not in written or self.id_field in write.fields:

@@ -862,3 +862,53 @@ def region_name(value: Any, codes: str | None = "region_codes", *, ctx: Context)
         return code
     # The CRM gets one spelling: "Barcelona [Barcelona]" -> "Barcelona", "Valencia / València" -> "Valencia".
     return code if ctx.country in ("US", "CA", "AU") else re.split(r"\s*[/\[]\s*", sub.name)[0]
+
+
+# --- products --------------------------------------------------------------------------------------
+
+
+@transform(accepts_list=True)
+def text_in_language(
+    value: Any,
+    language: str,
+    fallback: list[str] | None = None,
+    text: str = "ProductDescription",
+    language_field: str = "Language",
+) -> str | None:
+    """The text of the first language that has one, from a list of per-language items (SAP's
+    ``to_Description``: ``[{"Language": "EN", "ProductDescription": ...}, ...]``): ``language``, then
+    each of ``fallback`` in order. None when none of them is there."""
+    items = value if isinstance(value, list) else [value]
+    by_language: dict[str, str] = {}
+    for item in items:
+        if not isinstance(item, Mapping):
+            raise TransformError(
+                f"expected items with {language_field} and {text}, got {describe_kind(item)}"
+            )
+        words = _text(item.get(text)).strip() if item.get(text) is not None else ""
+        code = _text(item.get(language_field)).strip().upper()
+        if words and code:
+            by_language.setdefault(code, words)
+    for code in (language, *(fallback or ())):
+        if str(code).upper() in by_language:
+            return by_language[str(code).upper()]
+    return None
+
+
+@transform(accepts_list=True)
+def active_unless(value: Any, blocking: list[str] | None = None) -> bool:
+    """Whether a record is active, from its flags and status codes (``from: [IsMarkedForDeletion,
+    CrossPlantStatus, to_ProductSales.SalesStatus]``): inactive when a flag is true or a status code is
+    set - any code, or with ``blocking`` only the listed codes (SAP's blocking statuses are customizing)."""
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, bool):
+            if item:
+                return False
+            continue
+        code = _text(item).strip() if item is not None else ""
+        if code.lower() == "true":
+            return False
+        if code and code.lower() != "false" and (blocking is None or code in {str(b) for b in blocking}):
+            return False
+    return True

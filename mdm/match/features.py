@@ -217,6 +217,14 @@ def vat(values: Sequence[Any]) -> str | None:
     return core if len(core) >= 6 else None
 
 
+def code(values: Sequence[Any]) -> str | None:
+    """A product or document code by its letters and digits only: 'TG-1001' == 'tg 1001' == 'TG1001'."""
+    value = _first(values)
+    if value is None:
+        return None
+    return "".join(ch for ch in fold(value).upper() if ch.isalnum()) or None
+
+
 TRANSFORMS: dict[str, Transform] = {
     "raw": raw,
     "text": text,
@@ -229,4 +237,5 @@ TRANSFORMS: dict[str, Transform] = {
     "street_address": street_address,
     "domain": domain,
     "vat": vat,
+    "code": code,
 }
