@@ -1485,6 +1485,9 @@ class _Generator:
             "A_SalesOrderHeaderPartner": [],
         }
         usable_entries = [e for e in self.entries if e[3] is None or not e[3]["deleted"]]
+        # Products sold only in the CRM (no SAP product) appear in draft orders, never in activated ones:
+        # an activated order must be deliverable, and SAP cannot deliver what it does not know.
+        sap_entries = [e for e in usable_entries if e[3] is not None]
         item_no = 0
         sap_no = 0
         if not accounts or not usable_entries:
@@ -1500,7 +1503,8 @@ class _Generator:
             modified = min(_REF - 60, created + rng.randint(0, 20) * _DAY)
             oid = make_id("801", number)
             order_number = f"{100 + number:08d}"
-            picks = rng.sample(usable_entries, min(len(usable_entries), rng.randint(1, 4)))
+            entries = sap_entries if activated and sap_entries else usable_entries
+            picks = rng.sample(entries, min(len(entries), rng.randint(1, 4)))
             total, lines = 0.0, []
             for eid, pid, price, info in picks:
                 item_no += 1

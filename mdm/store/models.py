@@ -219,6 +219,67 @@ class PublishState(Base):
     run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id", ondelete="SET NULL"))
 
 
+class OrderSync(Base):
+    """Where one CRM order stands on its way to the ERP, and what SyncHub last wrote back to the CRM.
+
+    ``state``: ``waiting`` (its customer or a product is not in the ERP yet: ``reason`` says which),
+    ``failed`` (the ERP rejected it: ``reason`` is its message; the dead-letter queue has the details),
+    ``created`` (SyncHub created the ERP order) or ``linked`` (the ERP order existed: the CRM named its
+    number, or it carried the CRM order's id). Failed orders are sent again when the CRM order changes.
+    """
+
+    __tablename__ = "order_sync"
+
+    crm_order_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    crm_order_number: Mapped[str | None] = mapped_column(String(40))
+    erp_order: Mapped[str | None] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20))  # waiting, failed, created, linked
+    reason: Mapped[str | None] = mapped_column(Text)
+    customer_golden_id: Mapped[str | None] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # sends to the ERP
+    payload_hash: Mapped[str | None] = mapped_column(String(64))  # the CRM order last evaluated
+    crm_written: Mapped[dict[str, Any] | None]  # the fields SyncHub last wrote to the CRM order
+    crm_written_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id", ondelete="SET NULL"))
+
+    __table_args__ = (
+        Index("ix_order_sync_state", "state"),
+        Index("ix_order_sync_erp_order", "erp_order"),
+    )
+
+
+class DeadLetter(Base):
+    """A write a system rejected (the error queue): what was sent, and the remote error code and message.
+
+    One row per (entity, system, operation, record); a new failure of the same write updates it and
+    reopens it, a later success resolves it. ``payload`` is what was sent, never a credential.
+    """
+
+    __tablename__ = "dead_letter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(40))
+    system: Mapped[str] = mapped_column(String(20))
+    operation: Mapped[str] = mapped_column(String(40))  # e.g. "create", "update"
+    record_key: Mapped[str] = mapped_column(String(200))  # SyncHub's key of the record (CRM order id, ...)
+    code: Mapped[str | None] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any] | None]
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open, resolved, discarded
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    first_failed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_failed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[dt.datetime | None]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id", ondelete="SET NULL"))
+
+    __table_args__ = (
+        UniqueConstraint("entity", "system", "operation", "record_key", name="uq_dead_letter_write"),
+        Index("ix_dead_letter_status", "status"),
+    )
+
+
 # An xref row and the canonical record it points to (join condition).
 XREF_RECORD = and_(
     CanonicalRecord.system == Xref.system,

@@ -232,6 +232,16 @@ def test_orders_reference_seeded_accounts_pricebook_and_entries(data: SandboxDat
     assert all(c["AccountId"] in accounts for c in sf["Contact"])
 
 
+def test_activated_orders_sell_only_products_sap_has(data: SandboxData, truth: dict) -> None:
+    crm_only = {p["salesforce"][0] for p in truth["products"] if p["sap"] is None}
+    activated = {o["Id"] for o in data.salesforce["Order"] if o["Status"] == "Activated"}
+    sold = {i["Product2Id"] for i in data.salesforce["OrderItem"] if i["OrderId"] in activated}
+    assert crm_only and activated
+    assert sold.isdisjoint(crm_only)
+    drafts = {i["Product2Id"] for i in data.salesforce["OrderItem"] if i["OrderId"] not in activated}
+    assert drafts & crm_only  # draft orders still quote them
+
+
 def test_order_totals_match_their_items(data: SandboxData) -> None:
     totals: Counter[str] = Counter()
     for item in data.salesforce["OrderItem"]:

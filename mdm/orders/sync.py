@@ -1,0 +1,618 @@
+"""Quote-to-cash: activated CRM orders become SAP sales orders; SAP's number and status come back.
+
+Orders are transactional, not mastered. Both systems' orders are staged by ``mdm.pipeline.extract``
+(raw payload with the CRM's OrderItems and SAP's to_Item, plus canonical values from
+``mappings/order.yaml``); the two steps here work on that staging:
+
+- ``push_orders``: every CRM order with the configured status (``orders.send_when_status``) that is
+  not yet in SAP is sent there, by deep insert (A_SalesOrder with to_Item). The sold-to party comes
+  from the customer cross-reference (Account -> golden customer -> its SAP business partner), each
+  item's material from the product cross-reference (Product2 -> golden product -> SAP product, whose
+  base unit the item is ordered in). An order whose customer or product is not in SAP yet *waits*,
+  with the reason (``order_sync``), and goes through in the first run after the master data arrives.
+  Idempotent: ExternalDocumentID carries the CRM order's Id; an order the CRM already names a SAP
+  number for, or that SAP holds under its Id (also looked up remotely just before a create, in case a
+  run died after the write), is *linked*, never created twice. An order SAP rejects is *failed*, with
+  SAP's message, in the error queue (``dead_letter``); it is sent again once the CRM order changes.
+- ``status_to_crm``: the SAP order number and its overall processing, delivery and billing status
+  are written to the CRM order where they differ from what it holds (``publish`` of the mapping's
+  salesforce system: SAP's codes through the value map ``sd_status``). SyncHub's own writes are not
+  repeated before their echo comes back. For orders SyncHub created, a SAP net total that differs from
+  the CRM's total is kept as the order's ``reason`` for an admin to see.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.base import WriteRecord
+from mdm.canonical import to_target
+from mdm.store.deadletter import record_failure, resolve
+from mdm.store.models import CanonicalRecord, OrderSync, SourceRecord, Xref, utcnow
+from mdm.store.staging import payload_hash
+
+if TYPE_CHECKING:
+    from connectors.base import Connector
+    from mdm.mappings import Mapping as EntityMapping
+
+log = logging.getLogger(__name__)
+
+ENTITY = "order"
+MAX_EXAMPLES = 20
+WRITE_CHUNK = 200  # orders per connector call; the store is updated after each
+_IN = 500  # keys per IN (...) list
+
+Sessions = sessionmaker[Session]
+
+
+@dataclass(frozen=True)
+class OrderSettings:
+    """The ``orders:`` section of mappings/order.yaml."""
+
+    send_when_status: str
+    header: dict[str, Any]
+    currency: str
+    item_amounts: bool
+
+    @classmethod
+    def of(cls, mapping: EntityMapping) -> OrderSettings:
+        section = mapping.raw.get("orders")
+        if section is None:
+            raise ValueError(f"mapping {mapping.path} has no orders section")
+        return cls(
+            send_when_status=section.get("send_when_status", "Activated"),
+            header=dict(section["header"]),
+            currency=section["currency"],
+            item_amounts=section.get("item_amounts", True),
+        )
+
+
+@dataclass
+class _Report:
+    """Counts plus a few examples per outcome, for the stats and the run log."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def add(self, outcome: str, example: dict[str, Any] | None = None) -> None:
+        self.counts[outcome] += 1
+        if example is not None:
+            listed = self.examples.setdefault(outcome, [])
+            if len(listed) < MAX_EXAMPLES:
+                listed.append(example)
+
+
+# --- reading the store -------------------------------------------------------------------------------
+
+
+def _chunks(items: Sequence[Any], size: int = _IN) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _staged(session: Session, system: str, entity: str, keys: Sequence[str] | None = None) -> dict[str, Any]:
+    """Live staged raw payloads of one system's records of an entity (only ``keys`` when given)."""
+    query = select(SourceRecord.source_key, SourceRecord.payload).where(
+        SourceRecord.system == system, SourceRecord.entity == entity, SourceRecord.is_deleted.is_(False)
+    )
+    if keys is None:
+        return dict(session.execute(query).all())
+    found: dict[str, Any] = {}
+    for part in _chunks(list(keys)):
+        found.update(session.execute(query.where(SourceRecord.source_key.in_(part))).all())
+    return found
+
+
+def _canonical(
+    session: Session, system: str, keys: Sequence[str] | None = None
+) -> dict[str, tuple[dict, Any]]:
+    """Canonical order values (and when they last changed) of one system, by key."""
+    query = select(CanonicalRecord.source_key, CanonicalRecord.values, CanonicalRecord.updated_at).where(
+        CanonicalRecord.system == system,
+        CanonicalRecord.entity == ENTITY,
+        CanonicalRecord.is_deleted.is_(False),
+    )
+    if keys is None:
+        return {key: (values or {}, stamp) for key, values, stamp in session.execute(query)}
+    found: dict[str, tuple[dict, Any]] = {}
+    for part in _chunks(list(keys)):
+        rows = session.execute(query.where(CanonicalRecord.source_key.in_(part)))
+        found.update({key: (values or {}, stamp) for key, values, stamp in rows})
+    return found
+
+
+def translate(
+    session: Session, entity: str, keys: Iterable[str], *, source: str = "salesforce", target: str = "sap"
+) -> dict[str, tuple[str, list[str]]]:
+    """Per key of ``source``: its golden id and the keys of that golden record's live records in
+    ``target`` (sorted; empty when it has none there yet). Keys without a golden record are absent."""
+    wanted = sorted(set(keys))
+    golden_of: dict[str, str] = {}
+    for part in _chunks(wanted):
+        golden_of.update(
+            session.execute(
+                select(Xref.source_key, Xref.golden_id).where(
+                    Xref.system == source, Xref.entity == entity, Xref.source_key.in_(part)
+                )
+            ).all()
+        )
+    targets: dict[str, list[str]] = {}
+    goldens = sorted(set(golden_of.values()))
+    for part in _chunks(goldens):
+        rows = session.execute(
+            select(Xref.golden_id, Xref.source_key, CanonicalRecord.is_deleted)
+            .outerjoin(
+                CanonicalRecord,
+                (CanonicalRecord.system == Xref.system)
+                & (CanonicalRecord.entity == Xref.entity)
+                & (CanonicalRecord.source_key == Xref.source_key),
+            )
+            .where(Xref.system == target, Xref.entity == entity, Xref.golden_id.in_(part))
+        )
+        for golden, key, deleted in rows:
+            if not deleted:  # a record SyncHub created and has not extracted yet counts too
+                targets.setdefault(golden, []).append(key)
+    return {key: (golden, sorted(targets.get(golden, []))) for key, golden in golden_of.items()}
+
+
+def _number(value: Any) -> str:
+    return str(value or "").strip().lstrip("0")
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        return None if value in (None, "") else Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+# --- push: CRM orders -> SAP sales orders ------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    crm_id: str
+    payload_digest: str
+    order_number: str | None
+    state: str  # created (to send), linked, waiting, failed
+    fields: dict[str, Any] | None = None
+    erp_order: str | None = None
+    reason: str | None = None
+    customer: str | None = None
+    error_code: str | None = None  # failed: the code and message for the error queue
+    error_message: str | None = None
+
+
+def push_orders(
+    *,
+    sessions: Sessions | None = None,
+    run_id: int | None = None,
+    connector: Connector | None = None,
+    mapping: EntityMapping | None = None,
+) -> dict[str, Any]:
+    """Send the CRM orders that reached the configured status to SAP (see the module docstring).
+
+    Stats: orders (with the status), already_in_erp, created, linked, recovered, waiting (with
+    examples and their reasons), failed (SAP rejected; with SAP's messages), failed_unchanged (rejected
+    before and not changed since: not sent again), refreshed (SAP orders staged after the creates),
+    api_calls, seconds.
+    """
+    from mdm import pipeline
+
+    mapping = mapping or pipeline.load_entity_mapping(ENTITY)
+    settings = OrderSettings.of(mapping)
+
+    def body(store: Sessions, run: int | None) -> dict[str, Any]:
+        sap = connector or pipeline._default_connector("sap")
+        calls_before = sap.usage.calls
+        clock = time.perf_counter()
+        report = _Report()
+        with store() as session:
+            plans = _plan_orders(session, settings, report)
+        to_create = [p for p in plans if p.state == "created"]
+        if to_create:
+            # A run that died after SAP took the order but before the store knew: find, don't resend.
+            found = sap.keys_for_external_ids(mapping.source, [p.crm_id for p in to_create])
+            for plan in to_create:
+                if plan.crm_id in found:
+                    plan.state, plan.erp_order = "linked", found[plan.crm_id]
+                    report.add("recovered", {"crm_order": plan.crm_id, "erp_order": plan.erp_order})
+        sends = [p for p in plans if p.state == "created"]
+        for part in _chunks(sends, WRITE_CHUNK):
+            outcomes = sap.write_batch(mapping.source, [WriteRecord(p.crm_id, p.fields or {}) for p in part])
+            if len(outcomes) != len(part):
+                raise RuntimeError(f"sap returned {len(outcomes)} outcomes for {len(part)} orders")
+            for plan, outcome in zip(part, outcomes, strict=True):
+                if outcome.status == "failed":
+                    plan.state = "failed"
+                    plan.error_code, plan.error_message = outcome.error_code, outcome.error_message or ""
+                    plan.reason = (
+                        f"SAP rejected the order: {outcome.error_code or 'UNKNOWN'}: {outcome.error_message}"
+                    )
+                    report.add(
+                        "failed",
+                        {
+                            "crm_order": plan.crm_id,
+                            "code": outcome.error_code,
+                            "message": outcome.error_message,
+                        },
+                    )
+                else:
+                    plan.erp_order = outcome.remote_key
+                    report.add("created", {"crm_order": plan.crm_id, "erp_order": plan.erp_order})
+        with store.begin() as session:
+            _save(session, plans, run)
+        refreshed = None
+        if report.counts["created"]:
+            # Stage the new SAP orders now, so their number and status reach the CRM in this run.
+            refreshed = pipeline.extract(
+                ENTITY, "sap", sessions=store, run_id=run, connector=sap, mapping=mapping
+            )
+        stats = {
+            "entity": ENTITY,
+            "orders": report.counts["orders"],
+            "already_in_erp": report.counts["already_in_erp"],
+            "created": report.counts["created"],
+            "linked": report.counts["linked"] + report.counts["recovered"],
+            "recovered": report.counts["recovered"],
+            "waiting": report.counts["waiting"],
+            "failed": report.counts["failed"],
+            "failed_unchanged": report.counts["failed_unchanged"],
+            "waiting_examples": report.examples.get("waiting", []),
+            "errors": report.examples.get("failed", []),
+            "refreshed": refreshed["records"] if refreshed else 0,
+            "api_calls": sap.usage.calls - calls_before,
+            "seconds": round(time.perf_counter() - clock, 3),
+        }
+        log.info(
+            "push orders: %d with status %s; %d created in SAP, %d linked, %d waiting, %d failed",
+            stats["orders"],
+            settings.send_when_status,
+            stats["created"],
+            stats["linked"],
+            stats["waiting"],
+            stats["failed"],
+        )
+        return stats
+
+    return pipeline._run_step(sessions, ENTITY, "push_erp", run_id, body)
+
+
+def _plan_orders(session: Session, settings: OrderSettings, report: _Report) -> list[_Plan]:
+    """What to do with each CRM order that has the status and is not in SAP yet."""
+    crm = {
+        key: payload
+        for key, payload in _staged(session, "salesforce", ENTITY).items()
+        if str(payload.get("Status") or "") == settings.send_when_status
+    }
+    report.counts["orders"] = len(crm)
+    states = {
+        s.crm_order_id: s
+        for part in _chunks(sorted(crm))
+        for s in session.scalars(select(OrderSync).where(OrderSync.crm_order_id.in_(part)))
+    }
+    erp = _canonical(session, "sap")
+    erp_by_number = {_number(values.get("erp_order_number") or key): key for key, (values, _) in erp.items()}
+    erp_by_crm_id = {
+        values["crm_order_id"]: key for key, (values, _) in erp.items() if values.get("crm_order_id")
+    }
+    todo: dict[str, dict[str, Any]] = {}
+    plans: list[_Plan] = []
+    for crm_id, payload in sorted(crm.items()):
+        state = states.get(crm_id)
+        digest = payload_hash(payload)
+        number = payload.get("OrderNumber")
+        if state is not None and state.state in ("created", "linked"):
+            report.counts["already_in_erp"] += 1
+            continue
+        if state is not None and state.state == "failed" and state.payload_hash == digest:
+            report.counts["failed_unchanged"] += 1
+            continue
+        named = _number(payload.get("SAP_Order_Number__c"))
+        if named:
+            if named in erp_by_number:
+                plans.append(_Plan(crm_id, digest, number, "linked", erp_order=erp_by_number[named]))
+                report.add("linked")
+            else:
+                reason = f"the CRM order names SAP order {named}, which SAP does not have"
+                plans.append(
+                    _Plan(
+                        crm_id,
+                        digest,
+                        number,
+                        "failed",
+                        reason=reason,
+                        error_code="ERP_ORDER_NOT_FOUND",
+                        error_message=reason,
+                    )
+                )
+                report.add("failed", {"crm_order": crm_id, "code": "ERP_ORDER_NOT_FOUND", "message": reason})
+            continue
+        if crm_id in erp_by_crm_id:
+            plans.append(_Plan(crm_id, digest, number, "linked", erp_order=erp_by_crm_id[crm_id]))
+            report.add("linked")
+            continue
+        todo[crm_id] = payload
+    if not todo:
+        return plans
+    customers = translate(session, "customer", {str(p.get("AccountId") or "") for p in todo.values()})
+    product_ids = {str(i.get("Product2Id") or "") for p in todo.values() for i in p.get("OrderItems") or []}
+    products = translate(session, "product", product_ids)
+    materials = {keys[0] for _, keys in products.values() if keys}
+    units = {
+        key: p.get("BaseUnit") for key, p in _staged(session, "sap", "product", sorted(materials)).items()
+    }
+    for crm_id, payload in todo.items():
+        plan = _order_plan(crm_id, payload, settings, customers, products, units)
+        plans.append(plan)
+        if plan.state == "waiting":
+            report.add(
+                "waiting", {"crm_order": crm_id, "order_number": plan.order_number, "reason": plan.reason}
+            )
+    return plans
+
+
+def _order_plan(
+    crm_id: str,
+    payload: Mapping[str, Any],
+    settings: OrderSettings,
+    customers: Mapping[str, tuple[str, list[str]]],
+    products: Mapping[str, tuple[str, list[str]]],
+    units: Mapping[str, Any],
+) -> _Plan:
+    """The deep insert of one CRM order, or why it waits."""
+    digest = payload_hash(dict(payload))
+    number = payload.get("OrderNumber")
+    account = str(payload.get("AccountId") or "")
+    missing: list[str] = []
+    golden_customer = None
+    sold_to = None
+    if not account:
+        missing.append("customer: the CRM order has no account")
+    elif account not in customers:
+        missing.append(f"customer: account {account} is not synchronised yet (no golden customer)")
+    else:
+        golden_customer, partners = customers[account]
+        if not partners:
+            missing.append(f"customer: golden customer {golden_customer} is not in SAP yet")
+        else:
+            sold_to = partners[0]
+    items: list[dict[str, Any]] = []
+    lines = sorted(payload.get("OrderItems") or [], key=lambda i: str(i.get("OrderItemNumber") or ""))
+    if not lines:
+        missing.append("items: the CRM order has no items")
+    for position, line in enumerate(lines, start=1):
+        product = str(line.get("Product2Id") or "")
+        code = line.get("Product2.ProductCode") or product
+        if product not in products:
+            missing.append(f"product {code}: not synchronised yet (no golden product)")
+            continue
+        golden, sap_products = products[product]
+        if not sap_products:
+            missing.append(f"product {code}: golden product {golden} has no SAP product")
+            continue
+        material = sap_products[0]
+        item: dict[str, Any] = {
+            "SalesOrderItem": str(position * 10),
+            "Material": material,
+            "RequestedQuantity": str(line.get("Quantity")),
+        }
+        if units.get(material):
+            item["RequestedQuantityUnit"] = units[material]
+        if settings.item_amounts and line.get("TotalPrice") is not None:
+            item["NetAmount"] = str(line["TotalPrice"])
+            item["TransactionCurrency"] = settings.currency
+        items.append(item)
+    if missing:
+        return _Plan(crm_id, digest, number, "waiting", reason="; ".join(missing), customer=golden_customer)
+    fields: dict[str, Any] = {
+        **settings.header,
+        "SoldToParty": sold_to,
+        "PurchaseOrderByCustomer": str(payload.get("PoNumber") or number or crm_id)[:35],
+        "CustomerPurchaseOrderDate": payload.get("EffectiveDate"),
+        "TransactionCurrency": settings.currency,
+        "ExternalDocumentID": crm_id,
+        "to_Item": items,
+    }
+    return _Plan(
+        crm_id,
+        digest,
+        number,
+        "created",
+        fields={k: v for k, v in fields.items() if v is not None},
+        customer=golden_customer,
+    )
+
+
+def _save(session: Session, plans: Sequence[_Plan], run_id: int | None) -> None:
+    """Each evaluated order's state; failures into the error queue, successes out of it."""
+    now = utcnow()
+    for plan in plans:
+        state = session.get(OrderSync, plan.crm_id)
+        if state is None:
+            state = OrderSync(crm_order_id=plan.crm_id, attempts=0, created_at=now)
+            session.add(state)
+        sent = plan.state == "created" or (plan.state == "failed" and plan.fields is not None)
+        state.crm_order_number = plan.order_number
+        state.state = plan.state
+        state.reason = plan.reason
+        state.erp_order = plan.erp_order
+        state.customer_golden_id = plan.customer
+        state.payload_hash = plan.payload_digest
+        state.attempts = (state.attempts or 0) + (1 if sent else 0)
+        state.updated_at = now
+        state.run_id = run_id
+        if plan.state == "failed":
+            record_failure(
+                session,
+                entity=ENTITY,
+                system="sap",
+                operation="create",
+                record_key=plan.crm_id,
+                code=plan.error_code,
+                message=plan.error_message or "",
+                payload=plan.fields,
+                run_id=run_id,
+            )
+        elif plan.state in ("created", "linked"):
+            resolve(session, entity=ENTITY, system="sap", operation="create", record_key=plan.crm_id)
+
+
+# --- status back: SAP number and status -> CRM order -------------------------------------------------
+
+
+def status_to_crm(
+    *,
+    sessions: Sessions | None = None,
+    run_id: int | None = None,
+    connector: Connector | None = None,
+    mapping: EntityMapping | None = None,
+) -> dict[str, Any]:
+    """Write the SAP order number and status to the CRM orders that differ (see the module docstring).
+
+    Stats: orders (in SAP), updated, unchanged, echo_pending, erp_not_staged (SAP order not read yet),
+    amount_mismatch (SyncHub-created orders whose SAP net total differs from the CRM's), failed (with
+    errors), api_calls, seconds.
+    """
+    from mdm import pipeline
+
+    mapping = mapping or pipeline.load_entity_mapping(ENTITY)
+
+    def body(store: Sessions, run: int | None) -> dict[str, Any]:
+        crm = connector or pipeline._default_connector("salesforce")
+        calls_before = crm.usage.calls
+        clock = time.perf_counter()
+        report = _Report()
+        with store() as session:
+            linked = list(session.scalars(select(OrderSync).where(OrderSync.erp_order.is_not(None))))
+            session.expunge_all()
+            erp = _canonical(session, "sap", [s.erp_order for s in linked if s.erp_order])
+            crm_values = _canonical(session, "salesforce", [s.crm_order_id for s in linked])
+        writes: list[tuple[OrderSync, dict[str, Any], dict[str, Any]]] = []
+        mismatches: dict[str, str | None] = {}
+        for state in linked:
+            report.counts["orders"] += 1
+            if state.erp_order not in erp:
+                report.add("erp_not_staged", {"crm_order": state.crm_order_id, "erp_order": state.erp_order})
+                continue
+            sap_values, _ = erp[state.erp_order]
+            values, staged_at = crm_values.get(state.crm_order_id, ({}, None))
+            if state.state == "created":
+                mismatches[state.crm_order_id] = _amount_mismatch(sap_values, values)
+            want = to_target(mapping, "salesforce", sap_values, include_nulls=True)  # type: ignore[arg-type]
+            have = to_target(mapping, "salesforce", values, include_nulls=True)  # type: ignore[arg-type]
+            echo = False
+            if state.crm_written and _written_after(state.crm_written_at, staged_at):
+                echo = not _changes(want, state.crm_written)
+            changes = _changes(want, have)
+            if not changes or echo:
+                report.add("echo_pending" if changes else "unchanged")
+                continue
+            writes.append((state, want, changes))
+        for part in _chunks(writes, WRITE_CHUNK):
+            outcomes = crm.write_batch(
+                mapping.source,
+                [WriteRecord(s.crm_order_id, changes, remote_key=s.crm_order_id) for s, _, changes in part],
+            )
+            with store.begin() as session:
+                now = utcnow()
+                for (state, want, changes), outcome in zip(part, outcomes, strict=True):
+                    row = session.get(OrderSync, state.crm_order_id)
+                    if outcome.status == "failed":
+                        report.add(
+                            "failed",
+                            {
+                                "crm_order": state.crm_order_id,
+                                "code": outcome.error_code,
+                                "message": outcome.error_message,
+                            },
+                        )
+                        record_failure(
+                            session,
+                            entity=ENTITY,
+                            system="salesforce",
+                            operation="update",
+                            record_key=state.crm_order_id,
+                            code=outcome.error_code,
+                            message=outcome.error_message or "",
+                            payload=changes,
+                            run_id=run,
+                        )
+                        continue
+                    report.add("updated" if outcome.status != "unchanged" else "unchanged")
+                    row.crm_written, row.crm_written_at, row.updated_at = want, now, now
+                    resolve(
+                        session,
+                        entity=ENTITY,
+                        system="salesforce",
+                        operation="update",
+                        record_key=state.crm_order_id,
+                    )
+        with store.begin() as session:
+            for crm_id, mismatch in mismatches.items():
+                row = session.get(OrderSync, crm_id)
+                if row is not None and row.reason != mismatch:
+                    row.reason = mismatch
+                if mismatch:
+                    report.add("amount_mismatch", {"crm_order": crm_id, "reason": mismatch})
+        stats = {
+            "entity": ENTITY,
+            **{
+                key: report.counts[key]
+                for key in ("orders", "updated", "unchanged", "echo_pending", "erp_not_staged", "failed")
+            },
+            "amount_mismatch": report.counts["amount_mismatch"],
+            "amount_mismatch_examples": report.examples.get("amount_mismatch", []),
+            "errors": report.examples.get("failed", []),
+            "api_calls": crm.usage.calls - calls_before,
+            "seconds": round(time.perf_counter() - clock, 3),
+        }
+        log.info(
+            "order status to CRM: %d orders in SAP, %d updated, %d unchanged, %d failed",
+            stats["orders"],
+            stats["updated"],
+            stats["unchanged"],
+            stats["failed"],
+        )
+        return stats
+
+    return pipeline._run_step(sessions, ENTITY, "status_crm", run_id, body)
+
+
+def _changes(want: Mapping[str, Any], have: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in want.items() if not _same(v, have.get(k))}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a in (None, "") and b in (None, ""):
+        return True
+    return a == b
+
+
+def _written_after(written: dt.datetime | None, staged: dt.datetime | None) -> bool:
+    """Whether SyncHub's last write to the CRM order is newer than the order's staged values."""
+    if written is None:
+        return False
+    if staged is None:
+        return True
+    aware = [t if t.tzinfo else t.replace(tzinfo=dt.UTC) for t in (written, staged)]
+    return aware[0] >= aware[1]
+
+
+def _amount_mismatch(sap_values: Mapping[str, Any], crm_values: Mapping[str, Any]) -> str | None:
+    """Why SAP's net total of an order differs from the CRM's total, or None when they agree."""
+    sap_total, crm_total = _decimal(sap_values.get("total_amount")), _decimal(crm_values.get("total_amount"))
+    if sap_total is None or crm_total is None or sap_total == crm_total:
+        return None
+    currency = sap_values.get("currency") or ""
+    return f"SAP's net total {sap_total:.2f} {currency} differs from the CRM's total {crm_total:.2f}".rstrip()
