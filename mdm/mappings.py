@@ -6,9 +6,10 @@ Errors name the file, the line and the field (``mappings/customer.yaml:14: syste
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from mdm.canonical import EntityModel
     from mdm.match.config import MatchConfig
     from mdm.merge import SurvivorshipConfig
+    from mdm.prices import PricingConfig
 
 MAPPINGS_ENV = "SYNCHUB_MAPPINGS_DIR"
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "mappings"
@@ -52,6 +54,7 @@ class Mapping:
     model: EntityModel | None = None  # the compiled canonical section (fields, transforms, publish)
     match: MatchConfig | None = None  # the match: section
     survivorship: SurvivorshipConfig | None = None  # the survivorship: section
+    pricing: PricingConfig | None = None  # the pricing: section (price entity)
 
 
 def mappings_dir() -> Path:
@@ -103,6 +106,8 @@ def dotted_path(path: list[str | int]) -> str:
 
 
 def _plain(node: Any) -> Any:
+    if isinstance(node, dt.date):
+        return node.isoformat()  # an unquoted YAML date (valid_on: 2026-12-01), as JSON Schema sees it
     if isinstance(node, dict):
         return {str(k): _plain(v) for k, v in node.items()}
     if isinstance(node, list):
@@ -153,10 +158,18 @@ def _compiled(path: Path, text: str, schemas: Path) -> Mapping:
         return MappingError(path, line_of(document, location), dotted_path(location), reason)
 
     model = compile_model(data, fail)
+    pricing = _section(data, "pricing", fail, _pricing_config)
+    source = _source(data)
+    if pricing is not None:
+        problem = pricing.mapping_problem(data)
+        if problem is not None:
+            raise fail(*problem)
+        if not source.sap.filter:
+            source = replace(source, sap=replace(source.sap, filter=pricing.sap_filter))
     return Mapping(
         entity=data["entity"],
         path=path,
-        source=_source(data),
+        source=source,
         raw=data,
         model=model,
         match=_section(data, "match", fail, _match_config),
@@ -166,6 +179,7 @@ def _compiled(path: Path, text: str, schemas: Path) -> Mapping:
             fail,
             partial(_survivorship_config, canonical_fields=list(data.get("canonical", {}).get("fields", {}))),
         ),
+        pricing=pricing,
     )
 
 
@@ -179,6 +193,12 @@ def _survivorship_config(section: dict[str, Any], canonical_fields: list[str]) -
     from mdm.merge import SurvivorshipConfig
 
     return SurvivorshipConfig.from_dict(section, canonical_fields)
+
+
+def _pricing_config(section: dict[str, Any]) -> PricingConfig:
+    from mdm.prices import PricingConfig
+
+    return PricingConfig.from_dict(section)
 
 
 def _section(data: dict[str, Any], name: str, fail, build):  # noqa: ANN001, ANN202 - internal glue

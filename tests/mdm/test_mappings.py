@@ -197,3 +197,45 @@ def test_errors_inside_a_section_schema_name_file_line_and_field(tmp_path: Path,
     assert error.value.field == "match.rules[1]"
     assert error.value.line == len(without_match.splitlines()) + 4
     assert "'name' is a required property" in error.value.reason
+
+
+# --- the pricing section (price.yaml) ------------------------------------------------------------------
+
+PRICE = (DEFAULT_DIR / "price.yaml").read_text()
+
+
+def _price_error(tmp_path: Path, old: str, new: str) -> MappingError:
+    assert old in PRICE, old
+    path = _write(tmp_path, PRICE.replace(old, new, 1), name="price.yaml")
+    with pytest.raises(MappingError) as error:
+        load_mapping(path)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if new.splitlines()[0] in text)
+    assert (error.value.path, error.value.line) == (path, line), str(error.value)
+    return error.value
+
+
+def test_a_bad_pricing_value_names_file_line_and_field(tmp_path: Path) -> None:
+    error = _price_error(
+        tmp_path,
+        'standard: {sales_org: "1010", distribution_channel: "10", currency: EUR}',
+        'standard: {sales_org: "1010", distribution_channel: "10", currency: Euro}',
+    )
+    assert error.field == "pricing.standard.currency"
+    assert "'Euro' does not match" in error.reason
+
+
+def test_a_sap_filter_for_another_condition_type_is_refused(tmp_path: Path) -> None:
+    expand = "    expand: [to_SlsPrcgCndnRecdValidity]\n"
+    error = _price_error(tmp_path, expand, "    filter: \"ConditionType eq 'ZPR0'\"\n" + expand)
+    assert error.field == "systems.sap.filter"
+    assert "condition type ZPR0 but pricing.condition_type is PR00" in error.reason
+
+
+def test_a_pricebook_listed_twice_needs_a_multi_currency_org(tmp_path: Path) -> None:
+    gbp, chf_again = (
+        '{name: GBP Price Book, key: SH-GBP, sales_org: "1510"',
+        '{name: CHF Price Book, sales_org: "1510"',
+    )
+    error = _price_error(tmp_path, gbp, chf_again)
+    assert error.field == "pricing.pricebooks[1].name"
+    assert "'CHF Price Book' is listed twice" in error.reason
