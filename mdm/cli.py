@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -328,7 +328,14 @@ sync_app = typer.Typer(
 )
 app.add_typer(sync_app, name="sync")
 
-SYNC_DAGS = {"customer": "synchub_customer"}
+SYNC_DAGS = {
+    "customer": "synchub_customer",
+    "product": "synchub_product",
+    "price": "synchub_price",
+    "order": "synchub_order",
+}
+# Entities that are matched and merged into golden records (the others are projected or carried).
+MASTER_DATA = ("customer", "product")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FullOpt = Annotated[
     bool, typer.Option("--full", help="Full reconciliation: re-read every key and hash, recompute all.")
@@ -355,6 +362,36 @@ def sync_customer(full: FullOpt = False, retries: RetriesOpt = 0, verbose: Verbo
     raise typer.Exit(run_sync("customer", full=full, retries=retries, verbose=verbose))
 
 
+@sync_app.command("product")
+def sync_product(full: FullOpt = False, retries: RetriesOpt = 0, verbose: VerboseOpt = False) -> None:
+    """Run the DAG synchub_product (SAP products -> Salesforce Product2) and summarise it.
+
+    Connections: synchub_crm and synchub_erp from the environment. Store: SYNCHUB_DATABASE_URL.
+    Exits 1 when a step failed.
+    """
+    raise typer.Exit(run_sync("product", full=full, retries=retries, verbose=verbose))
+
+
+@sync_app.command("price")
+def sync_price(full: FullOpt = False, retries: RetriesOpt = 0, verbose: VerboseOpt = False) -> None:
+    """Run the DAG synchub_price (SAP price conditions -> Salesforce PricebookEntry) and summarise it.
+
+    Run it after `synchub sync product`: prices go to the products the CRM has. Exits 1 when a step
+    failed.
+    """
+    raise typer.Exit(run_sync("price", full=full, retries=retries, verbose=verbose))
+
+
+@sync_app.command("order")
+def sync_order(full: FullOpt = False, retries: RetriesOpt = 0, verbose: VerboseOpt = False) -> None:
+    """Run the DAG synchub_order (activated CRM orders -> SAP sales orders, status back) and summarise it.
+
+    Orders whose customer or product is not in SAP yet wait (see `synchub orders list`). Exits 1 when
+    a step failed.
+    """
+    raise typer.Exit(run_sync("order", full=full, retries=retries, verbose=verbose))
+
+
 def run_sync(
     entity: str, *, full: bool = False, retries: int = 0, verbose: bool = False, out: Console | None = None
 ) -> int:
@@ -362,6 +399,13 @@ def run_sync(
 
     Returns the exit code: 0 success, 1 a step failed, 2 the store or the DAG is unusable.
     """
+    return sync_entity(entity, full=full, retries=retries, verbose=verbose, out=out)[0]
+
+
+def sync_entity(
+    entity: str, *, full: bool = False, retries: int = 0, verbose: bool = False, out: Console | None = None
+) -> tuple[int, dict]:
+    """``run_sync``, returning the exit code and the run's stats (the run log's summary)."""
     out = out or console
     dag_id = SYNC_DAGS[entity]
     if not verbose:
@@ -374,7 +418,7 @@ def run_sync(
         dag = _load_dag(dag_id)
     except (StoreConfigError, LookupError) as exc:
         err.print(f"[red]error:[/] {exc}")
-        return 2
+        return 2, {}
     for task in dag.tasks:
         task.retries = min(task.retries, retries)
     started = time.monotonic()
@@ -385,14 +429,21 @@ def run_sync(
     ok = dag_run.state == "success"
     run = _store_run(store_url, dag_id, dag_run.run_id)
     _print_sync_summary(out, entity, dag_run, run, seconds)
-    out.print(
-        f"[bold]outputs[/]  store {redacted(store_url)} (run log id {run.id if run else '-'})\n"
+    exports = (
         f"         golden records: synchub golden export --entity {entity} > golden_{entity}.csv\n"
         f"         cross-reference: synchub xref export --entity {entity} > xref_{entity}.csv\n"
+        if entity in MASTER_DATA
+        else "         orders and why they wait: synchub orders list\n"
+        if entity == "order"
+        else ""
+    )
+    out.print(
+        f"[bold]outputs[/]  store {redacted(store_url)} (run log id {run.id if run else '-'})\n"
+        f"{exports}"
         f"         Airflow run {dag_run.run_id} in {redacted(airflow_db)}",
         soft_wrap=True,
     )
-    return 0 if ok else 1
+    return (0 if ok else 1), ((run.stats if run else None) or {})
 
 
 def _prepare_airflow() -> str:
@@ -452,11 +503,51 @@ def _store_run(store_url: str, dag_id: str, airflow_run_id: str):
 
 
 def _print_sync_summary(out: Console, entity: str, dag_run, run, seconds: float) -> None:
-    from rich.table import Table
-
     stats = (run.stats if run else None) or {}
     steps = stats.get("steps", {})
     ok = dag_run.state == "success"
+    if entity in MASTER_DATA:
+        _print_master_data_tables(out, entity, steps)
+    else:
+        _print_step_table(out, entity, steps)
+    errors = [f"{step}: {message}" for step, message in stats.get("errors", {}).items()]
+    for step, step_stats in steps.items():
+        errors += [f"{step}: {_describe(e)}" for e in step_stats.get("errors", []) or []]
+    if run is not None and run.error:
+        errors.append(run.error)
+    if errors:
+        out.print(f"[red]errors ({len(errors)})[/]")
+        for line in errors[:20]:
+            out.print(f"  {line}", soft_wrap=True, markup=False)
+        if len(errors) > 20:
+            out.print(f"  ... and {len(errors) - 20} more")
+    verdict = "[green]success[/]" if ok else f"[red]{dag_run.state}[/]"
+    mode = "full reconciliation" if stats.get("full") else "incremental"
+    out.print(f"DAG run {dag_run.run_id}: {verdict} ({mode}, {seconds:.1f} s)")
+
+
+def _print_step_table(out: Console, entity: str, steps: dict) -> None:
+    """The counts of each step (transactional and projected entities: orders, prices)."""
+    from rich.table import Table
+
+    table = Table(title=f"{entity} sync per step", title_justify="left")
+    table.add_column("step")
+    table.add_column("counts")
+    for step, step_stats in steps.items():
+        counts = ", ".join(
+            f"{key} {value}"
+            for key, value in step_stats.items()
+            if isinstance(value, int) and not isinstance(value, bool) and key not in ("api_calls",)
+        )
+        table.add_row(step, counts or "-")
+    out.print(table)
+    for step_stats in steps.values():
+        for example in (step_stats.get("waiting_examples") or [])[:5]:
+            out.print(f"  waiting: {_describe(example)}", soft_wrap=True, markup=False)
+
+
+def _print_master_data_tables(out: Console, entity: str, steps: dict) -> None:
+    from rich.table import Table
 
     def n(step: str, key: str) -> str:
         value = steps.get(step, {}).get(key)
@@ -472,6 +563,7 @@ def _print_sync_summary(out: Console, entity: str, dag_run, run, seconds: float)
         ("written: created", "publish", "created"),
         ("written: updated", "publish", "updated"),
         ("unchanged", "publish", "unchanged"),
+        ("not created (reported)", "publish", "not_created"),
         ("failed", "publish", "failed"),
     ]
     for label, step, key in rows:
@@ -493,21 +585,6 @@ def _print_sync_summary(out: Console, entity: str, dag_run, run, seconds: float)
         golden.add_row(label, n(step, key))
     out.print(golden)
 
-    errors = [f"{step}: {message}" for step, message in stats.get("errors", {}).items()]
-    for step in ("publish_crm", "publish_erp"):
-        errors += [f"{step}: {_describe(e)}" for e in steps.get(step, {}).get("errors", [])]
-    if run is not None and run.error:
-        errors.append(run.error)
-    if errors:
-        out.print(f"[red]errors ({len(errors)})[/]")
-        for line in errors[:20]:
-            out.print(f"  {line}", soft_wrap=True, markup=False)
-        if len(errors) > 20:
-            out.print(f"  ... and {len(errors) - 20} more")
-    verdict = "[green]success[/]" if ok else f"[red]{dag_run.state}[/]"
-    mode = "full reconciliation" if stats.get("full") else "incremental"
-    out.print(f"DAG run {dag_run.run_id}: {verdict} ({mode}, {seconds:.1f} s)")
-
 
 def _describe(error) -> str:
     if isinstance(error, dict):
@@ -522,7 +599,7 @@ def demo(
     products: ProductsOpt = 50,
     orders: OrdersOpt = 100,
 ) -> None:
-    """Seeded sandboxes, the customer sync through Airflow (DAG synchub_customer), its summary, stop."""
+    """Seeded sandboxes; the customer, product, price and order syncs through Airflow; summaries; stop."""
     from mdm.demo import run_demo
 
     raise typer.Exit(run_demo(console, seed=seed, customers=customers, products=products, orders=orders))
@@ -578,6 +655,61 @@ def xref_export(entity: EntityOpt = "customer") -> None:
     from mdm.golden import XREF_HEADER, xref_rows
 
     _export_csv(XREF_HEADER, lambda session: xref_rows(session, entity))
+
+
+# --- orders on their way to the ERP (issue 5) ------------------------------------------------------------
+orders_app = typer.Typer(
+    help="CRM orders on their way to the ERP: sent, waiting, failed.", no_args_is_help=True
+)
+app.add_typer(orders_app, name="orders")
+OrderState = Literal["waiting", "failed", "created", "linked"]
+
+
+@orders_app.command("list")
+def orders_list(
+    state: Annotated[
+        OrderState | None, typer.Option(help="Only orders in this state (default: all).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, most recently changed first.")] = 50,
+) -> None:
+    """Each CRM order SyncHub has looked at: its SAP order, its state, and why it waits or failed."""
+    from rich.table import Table
+    from sqlalchemy import func, select
+
+    from mdm.store.db import make_engine, session_factory
+    from mdm.store.models import OrderSync
+
+    try:
+        engine = make_engine()
+    except StoreConfigError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    try:
+        with session_factory(engine)() as session:
+            query = select(OrderSync)
+            if state is not None:
+                query = query.where(OrderSync.state == state)
+            rows = list(session.scalars(query.order_by(OrderSync.updated_at.desc()).limit(limit)))
+            counts = dict(
+                session.execute(select(OrderSync.state, func.count()).group_by(OrderSync.state)).all()
+            )
+    finally:
+        engine.dispose()
+    table = Table(
+        title_justify="left", title="orders: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    )
+    for column in ("CRM order", "number", "state", "SAP order", "sent", "reason"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row.crm_order_id,
+            row.crm_order_number or "",
+            row.state,
+            row.erp_order or "",
+            str(row.attempts),
+            row.reason or "",
+        )
+    console.print(table)
 
 
 def main() -> None:

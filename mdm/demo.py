@@ -1,9 +1,10 @@
-"""``synchub demo`` (``make demo``): the customer sync through Airflow against seeded sandboxes.
+"""``synchub demo`` (``make demo``): the four entity syncs through Airflow against seeded sandboxes.
 
 Starts both sandboxes in the background on free ports, publishes their Airflow connections in
-this process's environment (as ``source var/sandbox.env`` would), runs the DAG synchub_customer
-through ``synchub sync customer``'s code path, prints its summary and the match quality against
-the seed's truth, and stops the sandboxes.
+this process's environment (as ``source var/sandbox.env`` would), runs the DAGs synchub_customer,
+synchub_product, synchub_price and synchub_order (in that order: orders need customers and products,
+prices need products) through ``synchub sync``'s code path, prints each one's summary, the match
+quality against the seed's truth and one line per entity, and stops the sandboxes.
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ from pathlib import Path
 
 import requests
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy import select
 
 from mdm.store.db import DATABASE_URL_ENV, redacted, upgrade_database
 from sandbox.runner import RunningSandboxes, SandboxConfig, start_sandboxes
 from sandbox.seed import SeedOptions
+
+# The order the syncs run in: what each one needs is there before it.
+ENTITIES = ("customer", "product", "price", "order")
 
 
 def publish_connections(running: RunningSandboxes) -> None:
@@ -47,12 +52,12 @@ def sap_session_from_connection(conn_id: str = "synchub_erp") -> tuple[requests.
 
 
 def run_demo(console: Console, *, seed: int, customers: int, products: int, orders: int) -> int:
-    """Seeded sandboxes -> the customer sync through the DAG -> the summary; returns the exit code.
+    """Seeded sandboxes -> the four syncs through their DAGs -> the summaries; returns the exit code.
 
     The demo keeps a store of its own (``var/demo/synchub.db``, recreated each time): the sandboxes
     start from fresh seed data, so an older store's cross-reference would point at nothing.
     """
-    from mdm.cli import run_sync
+    from mdm.cli import sync_entity
 
     started = time.monotonic()
     logging.getLogger("pyodata").setLevel(logging.WARNING)  # one INFO line per request otherwise
@@ -82,7 +87,14 @@ def run_demo(console: Console, *, seed: int, customers: int, products: int, orde
             f"[bold]Salesforce sandbox[/] {running.crm_url}   [bold]SAP sandbox[/] {running.erp_url}"
             f"   (connections: {env})"
         )
-        code = run_sync("customer", out=console)
+        code = 0
+        results: dict[str, dict] = {}
+        for entity in ENTITIES:
+            console.rule(f"[bold]{entity}[/]")
+            entity_code, results[entity] = sync_entity(entity, out=console)
+            code = max(code, entity_code)
+        console.rule("[bold]summary[/]")
+        console.print(entity_summary(results))
         if running.truth is not None:
             precision, recall = pairwise_quality(url, running.truth["customers"])
             console.print(
@@ -93,11 +105,56 @@ def run_demo(console: Console, *, seed: int, customers: int, products: int, orde
         running.stop()
     console.print(
         f"[green]demo finished in {time.monotonic() - started:.1f} s[/]; sandboxes stopped. "
-        f"Exports: SYNCHUB_DATABASE_URL={url} synchub golden export --entity customer. "
+        f"Exports: SYNCHUB_DATABASE_URL={url} synchub golden export --entity customer (or product); "
+        "synchub orders list. "
         "Run the sandboxes yourself with `.venv/bin/synchub sandbox up --seed 42`.",
         soft_wrap=True,
     )
     return code
+
+
+def _count(steps: dict, step: str, *keys: str) -> int | None:
+    stats = steps.get(step)
+    if stats is None:
+        return None
+    return sum(int(stats.get(key) or 0) for key in keys)
+
+
+def entity_summary(results: dict[str, dict]) -> Table:
+    """One line per entity: records read from each system, written to each, not sent (products not
+    created, prices without a CRM product, orders waiting for master data), failed."""
+    table = Table(title="per entity", title_justify="left")
+    for column in ("entity", "read CRM", "read ERP", "written CRM", "written ERP", "not sent", "failed"):
+        table.add_column(column, justify="left" if column == "entity" else "right")
+    for entity, stats in results.items():
+        steps = stats.get("steps", {})
+        if entity in ("customer", "product"):
+            written_crm = _count(steps, "publish_crm", "created", "updated")
+            written_erp = _count(steps, "publish_erp", "created", "updated")
+            waiting = _count(steps, "publish_crm", "not_created")
+            failed = _count(steps, "publish_crm", "failed")
+            failed_erp = _count(steps, "publish_erp", "failed")
+        elif entity == "price":
+            written_crm = _count(steps, "sync_crm", "created", "updated", "deactivated")
+            written_erp = 0
+            waiting = _count(steps, "sync_crm", "missing_products")
+            failed, failed_erp = _count(steps, "sync_crm", "failed"), 0
+        else:
+            written_crm = _count(steps, "status_crm", "updated")
+            written_erp = _count(steps, "push_erp", "created")
+            waiting = _count(steps, "push_erp", "waiting")
+            failed, failed_erp = _count(steps, "status_crm", "failed"), _count(steps, "push_erp", "failed")
+        total_failed = None if failed is None and failed_erp is None else (failed or 0) + (failed_erp or 0)
+        cells = [
+            _count(steps, "extract_crm", "records"),
+            _count(steps, "extract_erp", "records"),
+            written_crm,
+            written_erp,
+            waiting,
+            total_failed,
+        ]
+        table.add_row(entity, *("-" if value is None else str(value) for value in cells))
+    return table
 
 
 def pairwise_quality(url: str, truth_customers: list[dict]) -> tuple[float, float]:

@@ -3,7 +3,7 @@
 For every active golden record with at least one live, non-quarantined member, the golden values are
 projected into the system's shape (``mdm.canonical.to_target``: only the fields the mapping's
 ``publish`` lets that system receive), plus the golden id as the system's external id (Salesforce
-``SyncHub_Id__c``, SAP ``BusinessPartnerIDByExtSystem``). Then, per golden record:
+``SyncHub_Id__c``, SAP ``BusinessPartnerIDByExtSystem`` for partners). Then, per golden record:
 
 - **Members in the system** (xref) are updated, each of them (within-system duplicates too). The
   projection is compared with the member's latest staged canonical values projected the same way, so
@@ -17,6 +17,12 @@ projected into the system's shape (``mdm.canonical.to_target``: only the fields 
   Customer roles FLCU00/FLCU01). SAP is asked first whether a partner already holds the golden id (a run
   that died between the write and the xref capture); Salesforce's upsert on the external id finds such
   an account by itself. The new key goes into the xref (``created_by_synchub``).
+- **Options** per system in the mapping: ``create: false`` reports golden records without a record in
+  the system (``not_created`` with examples) instead of creating them (products are not pushed to SAP);
+  ``create_when: <boolean field>`` creates only golden records where it is true (inactive products are
+  not created); ``retire_duplicates: {field: value}`` gives within-system duplicates other than the one
+  carrying the golden id those values instead of the golden record (extra CRM product copies are
+  deactivated). ``systems.sap.external_id`` names where SAP keeps the golden id, if anywhere.
 - **Echo.** What SyncHub wrote comes back with the next extraction: the member's canonical values then
   equal the golden values and nothing is written. Until that extraction, ``publish_state`` (what was
   last written, its hash and when) stops a second write of the same values to a member whose staged

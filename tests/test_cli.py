@@ -22,6 +22,11 @@ runner = CliRunner()
         ["connections", "test"],
         ["sync"],
         ["sync", "customer"],
+        ["sync", "product"],
+        ["sync", "price"],
+        ["sync", "order"],
+        ["orders"],
+        ["orders", "list"],
         ["golden", "export"],
         ["xref", "export"],
         ["sandbox"],
@@ -41,9 +46,9 @@ def test_every_command_has_help(command: list[str]) -> None:
 def test_db_upgrade_migrates_the_store_named_by_the_environment(store_url: str) -> None:
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "revision 0003" in result.output
+    assert "revision 0004" in result.output
     current = runner.invoke(app, ["db", "current"])
-    assert "revision 0003" in current.output
+    assert "revision 0004" in current.output
 
 
 def test_db_upgrade_names_the_setting_and_hides_the_password_on_a_bad_url(monkeypatch) -> None:
@@ -89,3 +94,32 @@ def test_mappings_validate_fails_on_a_broken_file_naming_line_and_field(tmp_path
     assert result.exit_code == 1
     assert "systems.sap.stamp: 'hourly' is not one of" in result.output
     assert f"{broken}:" in result.output
+
+
+def test_orders_list_shows_each_orders_state_and_why_it_waits(store, monkeypatch) -> None:
+    from mdm import cli
+    from mdm.store.models import OrderSync
+
+    monkeypatch.setattr(cli.console, "width", 200)  # wide enough that no cell wraps
+
+    with store.begin() as session:
+        session.add_all(
+            [
+                OrderSync(
+                    crm_order_id="801000000000001AAA",
+                    crm_order_number="00000101",
+                    state="waiting",
+                    reason="customer: golden customer SH-AAAAAAAAAAAAAAAA is not in SAP yet",
+                    attempts=0,
+                ),
+                OrderSync(crm_order_id="801000000000002AAA", state="created", erp_order="42", attempts=1),
+            ]
+        )
+
+    waiting = runner.invoke(app, ["orders", "list", "--state", "waiting"])
+    everything = runner.invoke(app, ["orders", "list"])
+
+    assert waiting.exit_code == 0, waiting.output
+    assert "801000000000001AAA" in waiting.output and "is not in SAP yet" in waiting.output
+    assert "801000000000002AAA" not in waiting.output
+    assert "1 created, 1 waiting" in everything.output and "42" in everything.output

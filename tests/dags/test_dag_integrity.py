@@ -205,3 +205,70 @@ def test_customer_dag_reconciles_fully_in_the_daily_scheduled_run_only(customer_
         False, DagRunType.SCHEDULED, daily.replace(hour=hour + 1)
     )
     assert not customer_module.wants_full_reconciliation(False, DagRunType.MANUAL, daily)
+
+
+# --- synchub_product, synchub_price, synchub_order: their wiring and how they wait on each other ---------
+
+
+def asset_uris(schedule: str) -> set[str]:
+    """The assets a DAG's schedule waits on, from its timetable's repr."""
+    import re
+
+    return set(re.findall(r"uri='([^']+)'", schedule))
+
+
+def producers(parsed: dict) -> dict[str, str]:
+    """Asset URI -> the DAG whose task updates it."""
+    return {
+        uri: dag_id
+        for dag_id, dag in parsed["dags"].items()
+        for task in dag["tasks"].values()
+        for uri in task["outlets"]
+    }
+
+
+def test_every_synchub_entity_has_its_dag(parsed: dict) -> None:
+    assert {"synchub_customer", "synchub_product", "synchub_price", "synchub_order"} <= set(parsed["dags"])
+
+
+def test_product_dag_has_the_master_data_shape_and_publishes_the_crm_products(parsed: dict) -> None:
+    product, customer = parsed["dags"]["synchub_product"], parsed["dags"]["synchub_customer"]
+    shape = {t: sorted(task["upstream"]) for t, task in customer["tasks"].items()}
+    assert {t: sorted(task["upstream"]) for t, task in product["tasks"].items()} == shape
+    assert product["tasks"]["merge"]["outlets"] == ["synchub://golden/product"]
+    assert product["tasks"]["publish_crm"]["outlets"] == ["synchub://crm/product"]
+    assert "CronTriggerTimetable" in product["schedule"] and product["params"] == ["full"]
+
+
+def test_price_dag_extracts_both_then_syncs_and_closes_the_run_whatever_happened(parsed: dict) -> None:
+    tasks = parsed["dags"]["synchub_price"]["tasks"]
+    assert tasks["extract_crm"]["upstream"] == tasks["extract_erp"]["upstream"] == ["open_run"]
+    assert {"extract_crm", "extract_erp"} <= set(tasks["sync_crm"]["upstream"])
+    assert tasks["close_run"]["upstream"] == ["sync_crm"]
+    assert tasks["close_run"]["trigger_rule"] == "all_done"
+    assert tasks["sync_crm"]["outlets"] == ["synchub://crm/price"]
+
+
+def test_order_dag_sends_to_the_erp_before_writing_status_back(parsed: dict) -> None:
+    tasks = parsed["dags"]["synchub_order"]["tasks"]
+    assert tasks["extract_crm"]["upstream"] == tasks["extract_erp"]["upstream"] == ["open_run"]
+    assert {"extract_crm", "extract_erp"} <= set(tasks["push_erp"]["upstream"])
+    assert "push_erp" in tasks["status_crm"]["upstream"]
+    assert (
+        tasks["close_run"]["upstream"] == ["status_crm"] and tasks["close_run"]["trigger_rule"] == "all_done"
+    )
+
+
+def test_prices_run_after_products_reach_the_crm_and_on_a_daily_schedule(parsed: dict) -> None:
+    price = parsed["dags"]["synchub_price"]
+    assert "AssetOrTimeSchedule" in price["schedule"] and "CronTriggerTimetable" in price["schedule"]
+    waits_on = asset_uris(price["schedule"])
+    assert waits_on == {"synchub://crm/product"}
+    assert {producers(parsed)[uri] for uri in waits_on} == {"synchub_product"}
+
+
+def test_orders_run_after_customers_reach_the_erp_and_products_are_merged(parsed: dict) -> None:
+    order = parsed["dags"]["synchub_order"]
+    assert "AssetOrTimeSchedule" in order["schedule"] and "*/15" in order["schedule"]
+    waits_on = asset_uris(order["schedule"])
+    assert {producers(parsed)[uri] for uri in waits_on} == {"synchub_customer", "synchub_product"}

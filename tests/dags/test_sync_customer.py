@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from typer.testing import CliRunner
 
 from mdm.cli import app
 from sandbox.seed import SeedOptions
+from tests.dags.conftest import sandboxes_and_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.store]
 
@@ -29,48 +28,13 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Airflow's metadata DB in a temporary folder, the repository's DAG folder, quiet logs."""
-    home = tmp_path_factory.mktemp("airflow")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home / 'airflow.db'}")
-        patch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
-        patch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-        patch.setenv("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(home / "logs"))
-        patch.setenv("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
-        yield home
-
-
-@pytest.fixture(scope="module")
 def synced(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
     """Seeded sandboxes and an empty store, after one `synchub sync customer`: (store URL, result).
 
-    Module-scoped (a sync through Airflow takes seconds): the sandboxes are started as the
-    ``sandbox_factory`` fixture does, and the store is the ``store`` fixture's (the database named by
-    SYNCHUB_DATABASE_URL, emptied, or a new SQLite file). One test syncs a second time.
+    Module-scoped (a sync through Airflow takes seconds). One test syncs a second time.
     """
-    from mdm.store.db import DATABASE_URL_ENV, upgrade_database
-    from sandbox.runner import SandboxConfig, start_sandboxes
-    from tests.conftest import _empty_database
-
-    url = os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{airflow_home / 'store.db'}"
-    if os.environ.get(DATABASE_URL_ENV):
-        _empty_database(url)
-    running = start_sandboxes(
-        SandboxConfig(
-            seed=SEED, crm_port=0, erp_port=0, state_dir=tmp_path_factory.getbasetemp() / "sandbox-state"
-        )
-    )
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv(DATABASE_URL_ENV, url)
-            patch.setenv("AIRFLOW_CONN_SYNCHUB_CRM", json.dumps(running.crm_connection()))
-            patch.setenv("AIRFLOW_CONN_SYNCHUB_ERP", json.dumps(running.erp_connection()))
-            patch.setenv("REQUESTS_CA_BUNDLE", str(running.ca_bundle))
-            upgrade_database(url)
-            yield url, runner.invoke(app, ["sync", "customer"])
-    finally:
-        running.stop()
+    with sandboxes_and_store(SEED, airflow_home, tmp_path_factory) as url:
+        yield url, runner.invoke(app, ["sync", "customer"])
 
 
 def customer_runs(url: str) -> list:

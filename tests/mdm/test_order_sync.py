@@ -52,7 +52,6 @@ def sync_all(store) -> dict[str, dict[str, Any]]:
 
 def sap_orders(sandboxes) -> list[dict[str, Any]]:
     order_set = sandboxes.sap.entity_set("API_SALES_ORDER_SRV", "A_SalesOrder")
-    item_set = sandboxes.sap.entity_set("API_SALES_ORDER_SRV", "A_SalesOrderItem")
     found = [dict(o) for o in sandboxes.sap.records(order_set)]
     for order, items in zip(found, sandboxes.sap.related(order_set, found, "to_Item"), strict=True):
         order["items"] = items

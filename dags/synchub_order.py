@@ -1,0 +1,97 @@
+"""
+### synchub_order: activated CRM orders -> SAP sales orders, SAP's number and status -> CRM
+
+Orders are transactional, not mastered: nothing is matched or merged. One run:
+
+1. **open_run** records the run in SyncHub's store.
+2. **extract_crm** (Order with its OrderItems) and **extract_erp** (A_SalesOrder with its items), in
+   parallel, stage what changed since the watermark.
+3. **push_erp** sends every CRM order with the status `Activated` (`orders.send_when_status` in
+   `mappings/order.yaml`) that SAP does not have yet as a sales order, by deep insert: sold-to party
+   and materials through the customer and product cross-reference. Idempotent on ExternalDocumentID
+   (the CRM order Id): a rerun never creates a second SAP order. An order whose customer or product
+   is not in SAP yet waits, with the reason (`synchub orders list`), and goes through in the first
+   run after the master data arrives; an order SAP rejects goes to the error queue with SAP's message
+   (asset `synchub_erp_order`).
+4. **status_crm** writes the SAP order number and its processing, delivery and billing status to the
+   CRM order where they differ.
+5. **close_run** (always runs) stores every step's stats and fails the run if a step failed.
+
+Every 15 minutes, and as soon as `synchub_customer` has published customers to SAP or
+`synchub_product` has merged products (assets `synchub_erp_customer`, `synchub_golden_product`), so a
+waiting order goes through right after its master data. The connections are the Airflow connections
+`synchub_crm` and `synchub_erp`; nothing is read at parse time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
+
+from mdm.dag_wiring import (
+    DEFAULT_ARGS,
+    ERP_CUSTOMERS,
+    ERP_ORDERS,
+    GOLDEN_PRODUCTS,
+    START_DATE,
+    close_run_task,
+    full_param,
+    open_run_task,
+    run_step,
+)
+
+ENTITY = "order"
+JOB = "synchub_order"
+STEPS = ("extract_crm", "extract_erp", "push_erp", "status_crm")
+
+
+@dag(
+    dag_id=JOB,
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("*/15 * * * *", timezone="UTC"),
+        assets=(ERP_CUSTOMERS | GOLDEN_PRODUCTS),
+    ),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=dt.timedelta(hours=1),
+    default_args=DEFAULT_ARGS,
+    params={"full": full_param()},
+    tags=["synchub", "transactional", "order"],
+    doc_md=__doc__,
+)
+def synchub_order() -> None:
+    @task
+    def extract_crm(run: dict[str, Any]) -> dict[str, Any]:
+        from mdm.pipeline import extract
+
+        return run_step(lambda: extract(ENTITY, "salesforce", full=run["full"], run_id=run["run_id"]))
+
+    @task
+    def extract_erp(run: dict[str, Any]) -> dict[str, Any]:
+        from mdm.pipeline import extract
+
+        return run_step(lambda: extract(ENTITY, "sap", full=run["full"], run_id=run["run_id"]))
+
+    @task(outlets=[ERP_ORDERS])
+    def push_erp(run: dict[str, Any]) -> dict[str, Any]:
+        from mdm.orders import push_orders
+
+        return run_step(lambda: push_orders(run_id=run["run_id"]))
+
+    @task
+    def status_crm(run: dict[str, Any]) -> dict[str, Any]:
+        from mdm.orders import status_to_crm
+
+        return run_step(lambda: status_to_crm(run_id=run["run_id"]))
+
+    opened = open_run_task(JOB, ENTITY)()
+    extracted = [extract_crm(opened), extract_erp(opened)]
+    pushed = push_erp(opened)
+    status = status_crm(opened)
+    extracted >> pushed >> status >> close_run_task(STEPS)()
+
+
+synchub_order_dag = synchub_order()

@@ -1,0 +1,87 @@
+"""
+### synchub_price: SAP sales price conditions -> Salesforce PricebookEntry
+
+SAP is the master of prices: the sales price condition records of the configured condition type
+(default PR00) per sales organisation, distribution channel, currency and validity. One run:
+
+1. **open_run** records the run in SyncHub's store.
+2. **extract_erp** reads every condition record (they carry no change stamp: a full snapshot each
+   time, staged with a hash per record, so only changed records cost anything) and **extract_crm**
+   the PricebookEntry records changed since the watermark, in parallel.
+3. **sync_crm** derives the price valid today (the date is configurable) per product and pricebook
+   (`pricing:` in `mappings/price.yaml`: the standard pricebook and the per-currency or per-sales-org
+   ones), creates the missing entries and pricebooks, updates the prices that differ and deactivates
+   the entries whose price expired or was removed in SAP (asset `synchub_crm_price`).
+4. **close_run** (always runs) stores every step's stats and fails the run if a step failed.
+
+Daily at 00:15 UTC (prices become valid by the day), and after each `synchub_product` run that
+published products to the CRM (asset `synchub_crm_product`): new products get their prices at once.
+The connections are the Airflow connections `synchub_crm` and `synchub_erp`; nothing is read at parse
+time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
+
+from mdm.dag_wiring import (
+    CRM_PRICES,
+    CRM_PRODUCTS,
+    DEFAULT_ARGS,
+    START_DATE,
+    close_run_task,
+    full_param,
+    open_run_task,
+    run_step,
+)
+
+ENTITY = "price"
+JOB = "synchub_price"
+STEPS = ("extract_crm", "extract_erp", "sync_crm")
+
+
+@dag(
+    dag_id=JOB,
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("15 0 * * *", timezone="UTC"),
+        assets=CRM_PRODUCTS,
+    ),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=dt.timedelta(hours=2),
+    default_args=DEFAULT_ARGS,
+    params={"full": full_param()},
+    tags=["synchub", "master-data", "price"],
+    doc_md=__doc__,
+)
+def synchub_price() -> None:
+    @task
+    def extract_crm(run: dict[str, Any]) -> dict[str, Any]:
+        from mdm.pipeline import extract
+
+        return run_step(lambda: extract(ENTITY, "salesforce", full=run["full"], run_id=run["run_id"]))
+
+    @task
+    def extract_erp(run: dict[str, Any]) -> dict[str, Any]:
+        from mdm.pipeline import extract
+
+        # Condition records have no change stamp: always the full snapshot, deletions included.
+        return run_step(lambda: extract(ENTITY, "sap", full=True, run_id=run["run_id"]))
+
+    @task(outlets=[CRM_PRICES])
+    def sync_crm(run: dict[str, Any]) -> dict[str, Any]:
+        from mdm.prices import sync_prices
+
+        return run_step(lambda: sync_prices(run_id=run["run_id"]))
+
+    opened = open_run_task(JOB, ENTITY)()
+    extracted = [extract_crm(opened), extract_erp(opened)]
+    synced = sync_crm(opened)
+    extracted >> synced >> close_run_task(STEPS)()
+
+
+synchub_price_dag = synchub_price()
