@@ -37,6 +37,7 @@ from mdm.dag_wiring import (
     GOLDEN_PRODUCTS,
     START_DATE,
     close_run_task,
+    extract_tasks,
     full_param,
     open_run_task,
     run_step,
@@ -63,17 +64,7 @@ STEPS = ("extract_crm", "extract_erp", "push_erp", "status_crm")
     doc_md=__doc__,
 )
 def synchub_order() -> None:
-    @task
-    def extract_crm(run: dict[str, Any]) -> dict[str, Any]:
-        from mdm.pipeline import extract
-
-        return run_step(lambda: extract(ENTITY, "salesforce", full=run["full"], run_id=run["run_id"]))
-
-    @task
-    def extract_erp(run: dict[str, Any]) -> dict[str, Any]:
-        from mdm.pipeline import extract
-
-        return run_step(lambda: extract(ENTITY, "sap", full=run["full"], run_id=run["run_id"]))
+    extract_crm, extract_erp = extract_tasks(ENTITY)
 
     @task(outlets=[ERP_ORDERS])
     def push_erp(run: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from mdm.dag_wiring import (
     DEFAULT_ARGS,
     START_DATE,
     close_run_task,
+    extract_tasks,
     full_param,
     open_run_task,
     run_step,
@@ -59,18 +60,7 @@ STEPS = ("extract_crm", "extract_erp", "sync_crm")
     doc_md=__doc__,
 )
 def synchub_price() -> None:
-    @task
-    def extract_crm(run: dict[str, Any]) -> dict[str, Any]:
-        from mdm.pipeline import extract
-
-        return run_step(lambda: extract(ENTITY, "salesforce", full=run["full"], run_id=run["run_id"]))
-
-    @task
-    def extract_erp(run: dict[str, Any]) -> dict[str, Any]:
-        from mdm.pipeline import extract
-
-        # Condition records have no change stamp: always the full snapshot, deletions included.
-        return run_step(lambda: extract(ENTITY, "sap", full=True, run_id=run["run_id"]))
+    extract_crm, extract_erp = extract_tasks(ENTITY, erp_always_full=True)
 
     @task(outlets=[CRM_PRICES])
     def sync_crm(run: dict[str, Any]) -> dict[str, Any]:

@@ -7,13 +7,18 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
 
 from mdm.store.db import StoreConfigError, current_revision, database_url, redacted, upgrade_database
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -613,11 +618,9 @@ app.add_typer(xref_app, name="xref")
 EntityOpt = Annotated[str, typer.Option(help="The entity, e.g. customer.")]
 
 
-def _export_csv(header: list[str] | tuple[str, ...], rows_of) -> None:  # noqa: ANN001 - session -> rows
-    """Stream CSV rows to stdout from the store (SYNCHUB_DATABASE_URL)."""
-    import csv
-    import sys
-
+@contextmanager
+def _store_session() -> Iterator[Session]:
+    """A session on the store (SYNCHUB_DATABASE_URL); exit 2, naming the setting, when it is unusable."""
     from mdm.store.db import make_engine, session_factory
 
     try:
@@ -626,12 +629,21 @@ def _export_csv(header: list[str] | tuple[str, ...], rows_of) -> None:  # noqa: 
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
     try:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(header)
         with session_factory(engine)() as session:
-            writer.writerows(rows_of(session))
+            yield session
     finally:
         engine.dispose()
+
+
+def _export_csv(header: list[str] | tuple[str, ...], rows_of) -> None:  # noqa: ANN001 - session -> rows
+    """Stream CSV rows to stdout from the store (SYNCHUB_DATABASE_URL)."""
+    import csv
+    import sys
+
+    with _store_session() as session:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows_of(session))
 
 
 @golden_app.command("export")
@@ -676,25 +688,14 @@ def orders_list(
     from rich.table import Table
     from sqlalchemy import func, select
 
-    from mdm.store.db import make_engine, session_factory
     from mdm.store.models import OrderSync
 
-    try:
-        engine = make_engine()
-    except StoreConfigError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
-    try:
-        with session_factory(engine)() as session:
-            query = select(OrderSync)
-            if state is not None:
-                query = query.where(OrderSync.state == state)
-            rows = list(session.scalars(query.order_by(OrderSync.updated_at.desc()).limit(limit)))
-            counts = dict(
-                session.execute(select(OrderSync.state, func.count()).group_by(OrderSync.state)).all()
-            )
-    finally:
-        engine.dispose()
+    with _store_session() as session:
+        query = select(OrderSync)
+        if state is not None:
+            query = query.where(OrderSync.state == state)
+        rows = list(session.scalars(query.order_by(OrderSync.updated_at.desc()).limit(limit)))
+        counts = dict(session.execute(select(OrderSync.state, func.count()).group_by(OrderSync.state)).all())
     table = Table(
         title_justify="left", title="orders: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     )

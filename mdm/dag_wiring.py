@@ -153,6 +153,28 @@ def close_run_task(steps: Sequence[str]) -> Any:
     return close_run
 
 
+def extract_tasks(entity: str, *, erp_always_full: bool = False) -> tuple[Any, Any]:
+    """The tasks extract_crm and extract_erp of an entity: what changed since the watermark, staged.
+
+    ``erp_always_full``: the ERP side has no change stamp (price conditions), so every run reads it whole.
+    """
+
+    @task(task_id="extract_crm")
+    def extract_crm(run: dict[str, Any]) -> dict[str, Any]:
+        from mdm.pipeline import extract
+
+        return run_step(lambda: extract(entity, "salesforce", full=run["full"], run_id=run["run_id"]))
+
+    @task(task_id="extract_erp")
+    def extract_erp(run: dict[str, Any]) -> dict[str, Any]:
+        from mdm.pipeline import extract
+
+        full = True if erp_always_full else run["full"]
+        return run_step(lambda: extract(entity, "sap", full=full, run_id=run["run_id"]))
+
+    return extract_crm, extract_erp
+
+
 # Result-bearing steps of a master-data DAG, in the order they run.
 MASTER_DATA_STEPS = ("extract_crm", "extract_erp", "quality", "match", "merge", "publish_erp", "publish_crm")
 
@@ -185,17 +207,7 @@ def master_data_dag(
         doc_md=doc_md,
     )
     def master_data() -> None:
-        @task
-        def extract_crm(run: dict[str, Any]) -> dict[str, Any]:
-            from mdm.pipeline import extract
-
-            return run_step(lambda: extract(entity, "salesforce", full=run["full"], run_id=run["run_id"]))
-
-        @task
-        def extract_erp(run: dict[str, Any]) -> dict[str, Any]:
-            from mdm.pipeline import extract
-
-            return run_step(lambda: extract(entity, "sap", full=run["full"], run_id=run["run_id"]))
+        extract_crm, extract_erp = extract_tasks(entity)
 
         @task
         def quality(run: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect, text
@@ -110,3 +111,22 @@ def sandbox_factory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     yield start
     for running in started:
         running.stop()
+
+
+_clients: dict[str, dict[str, Any]] = {}
+
+
+def sandbox_connectors() -> dict[str, Any]:
+    """One connector per system for the running sandboxes (logged in once: their usage accumulates),
+    built from the Airflow connections ``sandbox_factory`` published; new ones for new sandboxes."""
+    from connectors.salesforce import SalesforceConnector
+    from connectors.sap_odata import SapConnector
+
+    sandbox = os.environ["AIRFLOW_CONN_SYNCHUB_CRM"]
+    if sandbox not in _clients:
+        _clients.clear()
+        _clients[sandbox] = {
+            "salesforce": SalesforceConnector.from_airflow(),
+            "sap": SapConnector.from_airflow(),
+        }
+    return _clients[sandbox]

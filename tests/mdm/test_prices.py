@@ -13,7 +13,6 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import json
-import os
 import re
 from collections import defaultdict
 from decimal import Decimal
@@ -24,8 +23,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from connectors.salesforce import SalesforceConnector
-from connectors.sap_odata import SapConnector
 from mdm import pipeline
 from mdm.mappings import DEFAULT_DIR, MappingError, load_mapping
 from mdm.prices import (
@@ -41,6 +38,7 @@ from mdm.prices import (
 from mdm.store.models import Xref
 from sandbox.datadir import write_data_dir
 from sandbox.seed import PRICING_SERVICE, SeedOptions, generate
+from tests.conftest import sandbox_connectors as connectors
 
 DAY = dt.date(2026, 12, 2)
 
@@ -287,21 +285,6 @@ def seed_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     directory = tmp_path_factory.mktemp("price-seed")
     write_data_dir(directory, data)
     return directory, material
-
-
-_clients: dict[str, dict[str, Any]] = {}
-
-
-def connectors() -> dict[str, Any]:
-    """One connector per system for the running sandboxes (logged in once: their usage accumulates)."""
-    sandbox = os.environ["AIRFLOW_CONN_SYNCHUB_CRM"]
-    if sandbox not in _clients:
-        _clients.clear()
-        _clients[sandbox] = {
-            "salesforce": SalesforceConnector.from_airflow(),
-            "sap": SapConnector.from_airflow(),
-        }
-    return _clients[sandbox]
 
 
 def sync_products(store) -> None:

@@ -7,7 +7,6 @@ hold afterwards through the connectors, as SyncHub itself reads them.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from functools import cache
 from typing import Any
@@ -15,12 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from connectors.salesforce import SalesforceConnector
-from connectors.sap_odata import SapConnector
 from mdm import pipeline
 from mdm.publish import Publisher, publish
 from mdm.store.models import CanonicalRecord, GoldenRecord, PublishState, SourceRecord, Xref
 from sandbox.seed import SeedOptions
+from tests.conftest import sandbox_connectors as connectors
 
 ENTITY = "customer"
 # Canonical fields both systems read and receive: after a run, every member must agree on them.
@@ -37,21 +35,6 @@ def seed(customers: int = 100, **options: Any) -> SeedOptions:
 @cache
 def mapping() -> Any:
     return pipeline.load_entity_mapping(ENTITY)
-
-
-_clients: dict[str, dict[str, Any]] = {}
-
-
-def connectors() -> dict[str, Any]:
-    """One connector per system for the running sandboxes (logged in once: their usage accumulates)."""
-    sandbox = os.environ["AIRFLOW_CONN_SYNCHUB_CRM"]
-    if sandbox not in _clients:
-        _clients.clear()
-        _clients[sandbox] = {
-            "salesforce": SalesforceConnector.from_airflow(),
-            "sap": SapConnector.from_airflow(),
-        }
-    return _clients[sandbox]
 
 
 def publish_to(store, system: str) -> dict[str, Any]:
