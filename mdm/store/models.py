@@ -272,12 +272,60 @@ class DeadLetter(Base):
     first_failed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_failed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[dt.datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(200))  # who replayed or discarded it; or "synchub"
+    note: Mapped[str | None] = mapped_column(Text)  # e.g. why it was discarded
     run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id", ondelete="SET NULL"))
 
     __table_args__ = (
         UniqueConstraint("entity", "system", "operation", "record_key", name="uq_dead_letter_write"),
         Index("ix_dead_letter_status", "status"),
     )
+
+
+class DqResult(Base):
+    """One expectation's outcome in one validation of one run: how many records it checked and failed.
+
+    ``suite`` names the expectation suite (e.g. ``customer.source``, ``customer.golden``), ``system`` the
+    source system for source suites (None for golden records). ``examples`` holds a few failing record
+    keys, never their values.
+    """
+
+    __tablename__ = "dq_result"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"))
+    entity: Mapped[str] = mapped_column(String(40))
+    suite: Mapped[str] = mapped_column(String(100))
+    system: Mapped[str | None] = mapped_column(String(20))
+    expectation: Mapped[str] = mapped_column(
+        String(200)
+    )  # e.g. expect_column_values_to_match_regex(vat_number)
+    column: Mapped[str | None] = mapped_column(String(100))
+    checked: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    success: Mapped[bool] = mapped_column(Boolean, default=True)
+    examples: Mapped[dict[str, Any] | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_dq_result_run", "run_id"),
+        Index("ix_dq_result_entity_created", "entity", "created_at"),
+    )
+
+
+class AuditEntry(Base):
+    """An action a person took (a review decision, a replay, a discard): who, what, on what, when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    actor: Mapped[str] = mapped_column(String(200))  # the Airflow user, or the OS user on the CLI
+    action: Mapped[str] = mapped_column(String(60))  # e.g. review.approve, errors.replay, errors.discard
+    target: Mapped[str] = mapped_column(String(200))  # e.g. match_decision:42, dead_letter:7
+    details: Mapped[dict[str, Any] | None]
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
 
 
 # An xref row and the canonical record it points to (join condition).
