@@ -19,8 +19,10 @@ Orders are transactional, not mastered: nothing is matched or merged. One run:
 
 Every 15 minutes, and as soon as `synchub_customer` has published customers to SAP or
 `synchub_product` has merged products (assets `synchub_erp_customer`, `synchub_golden_product`), so a
-waiting order goes through right after its master data. The connections are the Airflow connections
-`synchub_crm` and `synchub_erp`; nothing is read at parse time.
+waiting order goes through right after its master data. The scheduled run at 02:00 UTC (or a trigger
+with `{"full": true}`) re-reads every order: a SAP status change that did not move the order's change
+stamp reaches the CRM then at the latest. The connections are the Airflow connections `synchub_crm`
+and `synchub_erp`; nothing is read at parse time.
 """
 
 from __future__ import annotations
