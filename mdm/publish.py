@@ -29,9 +29,11 @@ projected into the system's shape (``mdm.canonical.to_target``: only the fields 
   values are older than that write.
 
 A failed record never stops the others: it is counted and listed in the stats' ``errors`` (system,
-golden id, key, code, message); issue 6 adds the dead-letter queue for them. Errors that stop every
-record (authentication, API budget, configuration) end the step, after the chunks already written
-have been recorded.
+golden id, key, code, message) and kept in the error queue (``dead_letter``: entity, system, operation
+create or update, the golden id, the fields sent and the remote error); a later write of that golden
+record that goes through, or finds nothing left to write, resolves it. ``only`` limits a publish to
+some golden ids (a replay from the error queue). Errors that stop every record (authentication, API
+budget, configuration) end the step, after the chunks already written have been recorded.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import WriteOutcome, WriteRecord
 from mdm.canonical import to_target
+from mdm.store.deadletter import open_keys, record_failure, resolve_keys
 from mdm.store.models import (
     XREF_RECORD,
     CanonicalRecord,
@@ -146,8 +149,11 @@ def publish(
     connector: Connector | None = None,
     run_id: int | None = None,
     mapping: EntityMapping | None = None,
+    only: set[str] | None = None,
 ) -> dict[str, Any]:
     """Write the entity's golden records to ``system`` where they differ; returns the stats.
+
+    ``only``: just these golden ids (e.g. a replay of their failed writes); None: every one.
 
     Stats: created, updated, unchanged, failed (and ``errors``, at most MAX_ERRORS of them),
     recovered (creates found already done by an earlier run), echo_pending (members whose staged
@@ -166,7 +172,7 @@ def publish(
         target_system = connector or pipeline._default_connector(system)
         calls_before = target_system.usage.calls
         clock = time.perf_counter()
-        stats = Publisher(store, mapping, system, target_system, run).run()
+        stats = Publisher(store, mapping, system, target_system, run, only=only).run()
         stats["api_calls"] = target_system.usage.calls - calls_before
         stats["seconds"] = round(time.perf_counter() - clock, 3)
         log.info(
@@ -194,8 +200,10 @@ class Publisher:
         system: str,
         connector: Connector,
         run_id: int | None = None,
+        only: set[str] | None = None,
     ) -> None:
         self.sessions = sessions
+        self.only = set(only) if only is not None else None
         self.mapping = mapping
         self.entity = mapping.entity
         self.system = system
@@ -212,6 +220,7 @@ class Publisher:
         self.create_when: str | None = options.get("create_when")
         self.retire_values: dict[str, Any] = dict(options.get("retire_duplicates") or {})
         self.stats = _Stats(system, mapping.entity)
+        self._evaluated: set[str] = set()  # golden ids the plan compared with the system
 
     # -- reading the store ----------------------------------------------------------------------------
     def _load(self) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, list[_Member]], dict[str, Any]]:
@@ -223,6 +232,7 @@ class Publisher:
                     .where(GoldenRecord.entity == self.entity, GoldenRecord.status == "active")
                     .order_by(GoldenRecord.id)
                 )
+                if self.only is None or golden_id in self.only
             ]
             members: dict[str, list[_Member]] = {}
             query = (
@@ -338,6 +348,7 @@ class Publisher:
                 # Deleted in this system by someone: SyncHub does not bring it back.
                 self.stats.counts["skipped_deleted"] += 1
                 continue
+            self._evaluated.add(golden_id)
             if not live:
                 reason = self._no_create_reason(values)
                 if reason is not None:
@@ -460,9 +471,20 @@ class Publisher:
         writes = updates + creates
         for start in range(0, len(writes), WRITE_CHUNK):
             chunk = writes[start : start + WRITE_CHUNK]
-            outcomes = self.connector.write_batch(self.mapping.source, self._records(chunk, members))
-            self._record(chunk, outcomes, states)
+            records = self._records(chunk, members)
+            outcomes = self.connector.write_batch(self.mapping.source, records)
+            self._record(chunk, outcomes, states, records)
+        self._settle_letters({w.golden_id for w in writes})
         return self.stats.as_dict()
+
+    def _settle_letters(self, planned: set[str]) -> None:
+        """Resolve the error-queue entries of golden records this run found nothing to write for (the
+        system holds their values now, e.g. fixed there by hand)."""
+        with self.sessions.begin() as session:
+            waiting = open_keys(session, entity=self.entity, system=self.system)
+            settled = (waiting & self._evaluated) - planned
+            if settled:
+                resolve_keys(session, entity=self.entity, system=self.system, record_keys=settled)
 
     def _find_earlier_creates(self, creates: list[_Write]) -> None:
         """SAP partners that already hold a golden id to create: an earlier run wrote them, then died."""
@@ -482,8 +504,15 @@ class Publisher:
                 len(found),
             )
 
-    def _record(self, writes: Sequence[_Write], outcomes: Sequence[WriteOutcome], states: dict) -> None:
-        """Capture new keys into the xref and what was written into publish_state; count the outcomes."""
+    def _record(
+        self,
+        writes: Sequence[_Write],
+        outcomes: Sequence[WriteOutcome],
+        states: dict,
+        records: Sequence[WriteRecord] | None = None,
+    ) -> None:
+        """Capture new keys into the xref and what was written into publish_state; count the outcomes;
+        failures into the error queue, golden records written in full out of it."""
         if len(outcomes) != len(writes):
             raise RuntimeError(f"{self.system} returned {len(outcomes)} outcomes for {len(writes)} records")
         failed_goldens = {w.golden_id for w, o in zip(writes, outcomes, strict=True) if o.status == "failed"}
@@ -500,9 +529,21 @@ class Publisher:
                 )
             }
             written: dict[str, tuple[_Write, str | None]] = {}  # golden id -> (write, key to remember)
-            for write, outcome in zip(writes, outcomes, strict=True):
+            sent = list(records) if records is not None else [None] * len(writes)
+            for write, outcome, record in zip(writes, outcomes, sent, strict=True):
                 if outcome.status == "failed":
                     self.stats.fail(write, outcome.error_code or "UNKNOWN", outcome.error_message or "")
+                    record_failure(
+                        session,
+                        entity=self.entity,
+                        system=self.system,
+                        operation="create" if write.member is None or write.found else "update",
+                        record_key=write.golden_id,
+                        code=outcome.error_code or "UNKNOWN",
+                        message=outcome.error_message or "",
+                        payload=dict(record.fields) if record is not None else dict(write.fields),
+                        run_id=self.run_id,
+                    )
                     continue
                 creating = write.member is None or write.found
                 if creating:
@@ -536,6 +577,9 @@ class Publisher:
                     # The key remembered is the one holding the golden id (Salesforce: only one can).
                     if write.golden_id not in written or self.id_field in write.fields:
                         written[write.golden_id] = (write, key)
+            succeeded = {w.golden_id for w in writes} - failed_goldens
+            if succeeded:
+                resolve_keys(session, entity=self.entity, system=self.system, record_keys=succeeded)
             for golden_id, (write, key) in written.items():
                 state = session.get(PublishState, (golden_id, self.system))
                 if state is None:

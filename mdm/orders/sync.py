@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import WriteRecord
 from mdm.canonical import to_target
-from mdm.store.deadletter import record_failure, resolve
+from mdm.store.deadletter import record_failure, resolve, resolve_keys
 from mdm.store.models import CanonicalRecord, OrderSync, SourceRecord, Xref, utcnow
 from mdm.store.staging import payload_hash
 
@@ -199,8 +199,11 @@ def push_orders(
     run_id: int | None = None,
     connector: Connector | None = None,
     mapping: EntityMapping | None = None,
+    only: set[str] | None = None,
 ) -> dict[str, Any]:
     """Send the CRM orders that reached the configured status to SAP (see the module docstring).
+
+    ``only``: just these CRM order ids (a replay from the error queue); None: every one.
 
     Stats: orders (with the status), already_in_erp, created, linked, recovered, waiting (with
     examples and their reasons), failed (SAP rejected; with SAP's messages), failed_unchanged (rejected
@@ -218,7 +221,7 @@ def push_orders(
         clock = time.perf_counter()
         report = _Report()
         with store() as session:
-            plans = _plan_orders(session, settings, report)
+            plans = _plan_orders(session, settings, report, only)
         to_create = [p for p in plans if p.state == "created"]
         if to_create:
             # A run that died after SAP took the order but before the store knew: find, don't resend.
@@ -288,13 +291,27 @@ def push_orders(
     return pipeline._run_step(sessions, ENTITY, "push_erp", run_id, body)
 
 
-def _plan_orders(session: Session, settings: OrderSettings, report: _Report) -> list[_Plan]:
-    """What to do with each CRM order that has the status and is not in SAP yet."""
+def _plan_orders(
+    session: Session, settings: OrderSettings, report: _Report, only: set[str] | None = None
+) -> list[_Plan]:
+    """What to do with each CRM order that has the status and is not in SAP yet (of ``only``, if given)."""
+    staged = _staged(session, "salesforce", ENTITY, sorted(only) if only is not None else None)
     crm = {
         key: payload
-        for key, payload in _staged(session, "salesforce", ENTITY).items()
+        for key, payload in staged.items()
         if str(payload.get("Status") or "") == settings.send_when_status
     }
+    # Orders the quality gate quarantined are not sent until they pass again.
+    held = set(
+        session.scalars(
+            select(CanonicalRecord.source_key).where(
+                CanonicalRecord.system == "salesforce",
+                CanonicalRecord.entity == ENTITY,
+                CanonicalRecord.quarantine_reason.is_not(None),
+            )
+        )
+    )
+    crm = {key: payload for key, payload in crm.items() if key not in held}
     report.counts["orders"] = len(crm)
     states = {
         s.crm_order_id: s
@@ -500,6 +517,7 @@ def status_to_crm(
             crm_values = _canonical(session, "salesforce", [s.crm_order_id for s in linked])
         writes: list[tuple[OrderSync, dict[str, Any], dict[str, Any]]] = []
         mismatches: dict[str, str | None] = {}
+        settled: list[str] = []  # nothing to write: an open error-queue entry is no longer needed
         for state in linked:
             report.counts["orders"] += 1
             if state.erp_order not in erp:
@@ -517,6 +535,8 @@ def status_to_crm(
             changes = _changes(want, have)
             if not changes or echo:
                 report.add("echo_pending" if changes else "unchanged")
+                if not changes:
+                    settled.append(state.crm_order_id)
                 continue
             writes.append((state, want, changes))
         for part in _chunks(writes, WRITE_CHUNK):
@@ -559,6 +579,7 @@ def status_to_crm(
                         record_key=state.crm_order_id,
                     )
         with store.begin() as session:
+            resolve_keys(session, entity=ENTITY, system="salesforce", record_keys=settled)
             for crm_id, mismatch in mismatches.items():
                 row = session.get(OrderSync, crm_id)
                 if row is not None and row.reason != mismatch:
