@@ -6,16 +6,20 @@ Orders are transactional, not mastered: nothing is matched or merged. One run:
 1. **open_run** records the run in SyncHub's store.
 2. **extract_crm** (Order with its OrderItems) and **extract_erp** (A_SalesOrder with its items), in
    parallel, stage what changed since the watermark.
-3. **push_erp** sends every CRM order with the status `Activated` (`orders.send_when_status` in
+3. **quality** runs the order suites (`mdm/quality/suites/order.yaml`: the customer named, ISO 4217
+   currency, amounts not negative, unique keys; an activated order's account and products known to
+   SyncHub, reported); failing records are quarantined (not sent), and more than
+   `quality.max_failed_share` of a batch failing stops the run before anything is sent.
+4. **push_erp** sends every CRM order with the status `Activated` (`orders.send_when_status` in
    `mappings/order.yaml`) that SAP does not have yet as a sales order, by deep insert: sold-to party
    and materials through the customer and product cross-reference. Idempotent on ExternalDocumentID
    (the CRM order Id): a rerun never creates a second SAP order. An order whose customer or product
    is not in SAP yet waits, with the reason (`synchub orders list`), and goes through in the first
    run after the master data arrives; an order SAP rejects goes to the error queue with SAP's message
    (asset `synchub_erp_order`).
-4. **status_crm** writes the SAP order number and its processing, delivery and billing status to the
+5. **status_crm** writes the SAP order number and its processing, delivery and billing status to the
    CRM order where they differ.
-5. **close_run** (always runs) stores every step's stats and fails the run if a step failed.
+6. **close_run** (always runs) stores every step's stats and fails the run if a step failed.
 
 Every 15 minutes, and as soon as `synchub_customer` has published customers to SAP or
 `synchub_product` has merged products (assets `synchub_erp_customer`, `synchub_golden_product`), so a
@@ -42,12 +46,13 @@ from mdm.dag_wiring import (
     extract_tasks,
     full_param,
     open_run_task,
+    quality_task,
     run_step,
 )
 
 ENTITY = "order"
 JOB = "synchub_order"
-STEPS = ("extract_crm", "extract_erp", "push_erp", "status_crm")
+STEPS = ("extract_crm", "extract_erp", "quality", "push_erp", "status_crm")
 
 
 @dag(
@@ -67,6 +72,7 @@ STEPS = ("extract_crm", "extract_erp", "push_erp", "status_crm")
 )
 def synchub_order() -> None:
     extract_crm, extract_erp = extract_tasks(ENTITY)
+    quality = quality_task(ENTITY)
 
     @task(outlets=[ERP_ORDERS])
     def push_erp(run: dict[str, Any]) -> dict[str, Any]:
@@ -82,9 +88,10 @@ def synchub_order() -> None:
 
     opened = open_run_task(JOB, ENTITY)()
     extracted = [extract_crm(opened), extract_erp(opened)]
+    checked = quality(opened)
     pushed = push_erp(opened)
     status = status_crm(opened)
-    extracted >> pushed >> status >> close_run_task(STEPS)()
+    extracted >> checked >> pushed >> status >> close_run_task(STEPS)()
 
 
 synchub_order_dag = synchub_order()

@@ -8,11 +8,14 @@ SAP is the master of prices: the sales price condition records of the configured
 2. **extract_erp** reads every condition record (they carry no change stamp: a full snapshot each
    time, staged with a hash per record, so only changed records cost anything) and **extract_crm**
    the PricebookEntry records changed since the watermark, in parallel.
-3. **sync_crm** derives the price valid today (the date is configurable) per product and pricebook
+3. **quality** runs the price suites (`mdm/quality/suites/price.yaml`: ISO 4217 currency, unit price
+   above 0, valid from on or before valid to, unique keys); failing records are quarantined, and more
+   than `quality.max_failed_share` of a batch failing stops the run before anything is written.
+4. **sync_crm** derives the price valid today (the date is configurable) per product and pricebook
    (`pricing:` in `mappings/price.yaml`: the standard pricebook and the per-currency or per-sales-org
    ones), creates the missing entries and pricebooks, updates the prices that differ and deactivates
    the entries whose price expired or was removed in SAP (asset `synchub_crm_price`).
-4. **close_run** (always runs) stores every step's stats and fails the run if a step failed.
+5. **close_run** (always runs) stores every step's stats and fails the run if a step failed.
 
 Daily at 00:15 UTC (prices become valid by the day), and after each `synchub_product` run that
 published products to the CRM (asset `synchub_crm_product`): new products get their prices at once.
@@ -36,12 +39,13 @@ from mdm.dag_wiring import (
     extract_tasks,
     full_param,
     open_run_task,
+    quality_task,
     run_step,
 )
 
 ENTITY = "price"
 JOB = "synchub_price"
-STEPS = ("extract_crm", "extract_erp", "sync_crm")
+STEPS = ("extract_crm", "extract_erp", "quality", "sync_crm")
 
 
 @dag(
@@ -61,6 +65,7 @@ STEPS = ("extract_crm", "extract_erp", "sync_crm")
 )
 def synchub_price() -> None:
     extract_crm, extract_erp = extract_tasks(ENTITY, erp_always_full=True)
+    quality = quality_task(ENTITY)
 
     @task(outlets=[CRM_PRICES])
     def sync_crm(run: dict[str, Any]) -> dict[str, Any]:
@@ -70,8 +75,9 @@ def synchub_price() -> None:
 
     opened = open_run_task(JOB, ENTITY)()
     extracted = [extract_crm(opened), extract_erp(opened)]
+    checked = quality(opened)
     synced = sync_crm(opened)
-    extracted >> synced >> close_run_task(STEPS)()
+    extracted >> checked >> synced >> close_run_task(STEPS)()
 
 
 synchub_price_dag = synchub_price()

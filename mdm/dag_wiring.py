@@ -146,11 +146,33 @@ def close_run_task(steps: Sequence[str]) -> Any:
             with store_session() as session:
                 run = session.get(Run, opened["run_id"])
                 finish_run(session, run, "failed" if failure else "success", summary, failure)
+        report = write_summary_report()
         if failure:
             raise AirflowFailException(failure)
-        return {"run_id": opened["run_id"], "status": "success"}
+        return {"run_id": opened["run_id"], "status": "success", "report": report}
 
     return close_run
+
+
+def write_summary_report() -> str | None:
+    """Write the SyncHub DQ summary page (``synchub report``) and name it in the task log; a report that
+    cannot be written is logged and does not fail the run."""
+    import logging
+
+    from mdm.report import default_reports_dir, write_report
+    from mdm.store.db import make_engine, session_factory
+
+    log = logging.getLogger(__name__)
+    engine = make_engine()
+    try:
+        path = write_report(session_factory(engine), default_reports_dir())
+    except Exception as exc:  # the run's outcome stands; the report is only its summary
+        log.warning("DQ report not written: %s: %s", type(exc).__name__, exc)
+        return None
+    finally:
+        engine.dispose()
+    log.info("DQ report: %s", path)
+    return str(path)
 
 
 def extract_tasks(entity: str, *, erp_always_full: bool = False) -> tuple[Any, Any]:
@@ -173,6 +195,29 @@ def extract_tasks(entity: str, *, erp_always_full: bool = False) -> tuple[Any, A
         return run_step(lambda: extract(entity, "sap", full=full, run_id=run["run_id"]))
 
     return extract_crm, extract_erp
+
+
+def quality_task(entity: str) -> Any:
+    """The task ``quality``: the entity's expectation suites over every live record (``mdm.quality``).
+
+    Failing records are quarantined and the rest goes on; a threshold breach (``QualityGateError``) fails
+    the task at once, without retries (rerunning the same data fails the same way), so the publish
+    steps after it do not run. The task log names the Data Docs index of the run.
+    """
+
+    @task(task_id="quality")
+    def quality(run: dict[str, Any]) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from mdm.pipeline import quality
+        from mdm.quality import QualityGateError
+
+        try:
+            return run_step(lambda: quality(entity, run_id=run["run_id"]))
+        except QualityGateError as exc:
+            raise AirflowFailException(str(exc)) from exc
+
+    return quality
 
 
 # Result-bearing steps of a master-data DAG, in the order they run.
@@ -208,12 +253,7 @@ def master_data_dag(
     )
     def master_data() -> None:
         extract_crm, extract_erp = extract_tasks(entity)
-
-        @task
-        def quality(run: dict[str, Any]) -> dict[str, Any]:
-            from mdm.pipeline import quality
-
-            return run_step(lambda: quality(entity, run_id=run["run_id"]))
+        quality = quality_task(entity)
 
         @task
         def match(run: dict[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,9 @@ lives in ``mdm.publish`` and is re-exported here when present.
   lineage) -> canonical records, committed per page; only then does the watermark move, and never
   past a record not yet stored nor past the extraction's start. ``full=True`` also reconciles
   deletes against the system's live key set.
-- ``quality``: the completeness check; records missing a required canonical field are quarantined
-  with a readable reason (kept out of match and publish) and released once they pass again.
+- ``quality``: the Great Expectations gate (``mdm.quality``); failing records are quarantined with
+  the failed expectation as the reason (kept out of match and publish) and released once they pass
+  again; a batch failing beyond the mapping's threshold stops the run.
 - ``match``: records carrying an existing golden id are linked to it, the match engine clusters
   the rest, and every cluster ends in one golden record with an xref row per member.
 - ``merge``: survivorship over each changed golden record's live members; a new version only
@@ -64,7 +65,6 @@ log = logging.getLogger(__name__)
 System = Literal["salesforce", "sap"]
 SYSTEMS: tuple[System, ...] = ("salesforce", "sap")
 DEFAULT_CONN_IDS = {"salesforce": "synchub_crm", "sap": "synchub_erp"}
-QUARANTINE_PREFIX = "missing required field(s): "
 CHUNK = 500  # records per staging transaction
 MERGE_CHUNK = 1000  # golden records per merge transaction
 PROBLEM_EXAMPLES = 20
@@ -544,61 +544,24 @@ def quality(
     sessions: Sessions | None = None,
     run_id: int | None = None,
     mapping: EntityMapping | None = None,
+    settings: Any = None,
 ) -> dict[str, Any]:
-    """The completeness check: quarantine live records missing a required canonical field, release fixed ones.
+    """The quality gate: the entity's Great Expectations suites over every live record (``mdm.quality``).
 
-    Only quarantines this check set ("missing required field(s): ...") are released here; reasons
-    other checks set are left to them.
+    Records failing an expectation are quarantined with a reason naming it (kept out of match and
+    publish) and released once they pass again; reasons other checks set are left to them. Every
+    outcome lands in ``dq_result``, the Data Docs index is in the stats (``data_docs``). Raises
+    ``mdm.quality.QualityGateError`` when more than the mapping's ``quality.max_failed_share`` of a
+    system's batch fails. ``settings`` (``mdm.quality.gate.Settings``) overrides the mapping's section.
     """
     mapping = mapping or load_entity_mapping(entity)
     if mapping.model is None:
         raise ValueError(f"mapping {mapping.path} has no canonical section")
-    required = [name for name, spec in mapping.model.fields.items() if spec.required]
 
     def body(store: Sessions, run: int | None) -> dict[str, Any]:
-        checked = 0
-        changes: list[dict[str, Any]] = []
-        newly = released = in_quarantine = 0
-        with store() as session:
-            rows = session.execute(
-                select(CanonicalRecord.id, CanonicalRecord.values, CanonicalRecord.quarantine_reason)
-                .where(CanonicalRecord.entity == entity, CanonicalRecord.is_deleted.is_(False))
-                .execution_options(yield_per=5000)
-            )
-            for row_id, values, current in rows:
-                checked += 1
-                missing = [name for name in required if (values or {}).get(name) in (None, "")]
-                reason = QUARANTINE_PREFIX + ", ".join(missing) if missing else None
-                if current is not None and not current.startswith(QUARANTINE_PREFIX):
-                    in_quarantine += 1  # another check's quarantine: not this check's to lift
-                    continue
-                if reason is not None:
-                    in_quarantine += 1
-                if reason == current:
-                    continue
-                changes.append({"id": row_id, "quarantine_reason": reason})
-                if reason is None:
-                    released += 1
-                elif current is None:
-                    newly += 1
-        with store.begin() as session:
-            for part in _chunks(changes, CHUNK):
-                session.execute(update(CanonicalRecord), list(part))
-        if newly or released:
-            log.info(
-                "quality %s: %d quarantined, %d released, %d in quarantine",
-                entity,
-                newly,
-                released,
-                in_quarantine,
-            )
-        return {
-            "entity": entity,
-            "checked": checked,
-            "quarantined": in_quarantine,
-            "newly_quarantined": newly,
-            "released": released,
-        }
+        from mdm.quality.gate import validate  # Great Expectations and pandas load only here
+
+        return validate(store, mapping, run, settings=settings)
 
     return _run_step(sessions, entity, "quality", run_id, body)
 

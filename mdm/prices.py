@@ -20,8 +20,10 @@ entries the same way. ``sync_prices`` then diffs the two on the store alone:
    deletion-flagged in SAP) are deactivated, never deleted; a product with a custom price but no valid
    standard price gets the inactive standard entry Salesforce requires.
 
-A failed record never stops the others: it is counted and listed in ``errors``. Errors that stop every
-record (authentication, API budget, configuration) end the step.
+A failed record never stops the others: it is counted, listed in ``errors`` and kept in the error queue
+(``dead_letter``, entity price, system salesforce; record key: the entry's SyncHub id, or the pricebook
+key for a pricebook); a later run that writes it, or finds it already right, resolves it. Errors that
+stop every record (authentication, API budget, configuration) end the step.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import EntitySource, SalesforceSource, WriteOutcome, WriteRecord
+from mdm.store.deadletter import open_keys, record_failure, resolve_keys
 from mdm.store.models import XREF_RECORD, CanonicalRecord, PublishState, SourceRecord, Xref
 from mdm.store.staging import StagedRecord, payload_hash, stage_records
 
@@ -482,9 +485,14 @@ class _Write:
 class _Counts:
     counts: Counter[str] = field(default_factory=Counter)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # For the error queue: every failure (operation, key, code, message, fields sent), and the keys
+    # written or found already right.
+    failures: list[tuple[str, str, str, str, dict[str, Any]]] = field(default_factory=list)
+    settled: set[str] = field(default_factory=set)
 
     def fail(self, write: _Write, code: str, message: str) -> None:
         self.counts["failed"] += 1
+        self.failures.append((write.kind, write.record.key, code, message, dict(write.record.fields)))
         if len(self.errors) < MAX_ERRORS:
             self.errors.append(
                 {
@@ -529,16 +537,20 @@ class PriceSync:
         self.result = _Counts()
 
     # -- reading the store ----------------------------------------------------------------------------
-    def _conditions(self) -> tuple[dict[PriceKey, Condition], Counter[str], int]:
-        """The valid price per key, the skipped conditions by reason, and how many conditions were read."""
+    def _conditions(self) -> tuple[dict[PriceKey, Condition], Counter[str], int, set[str]]:
+        """The valid price per key, the skipped conditions by reason, how many conditions were read, and
+        the materials with a quarantined condition (their entries are left alone until it passes)."""
         skipped: Counter[str] = Counter()
+        held: set[str] = set()
         read = 0
 
         def usable() -> Iterator[Condition]:
             nonlocal read
             with self.sessions() as session:
                 rows = session.execute(
-                    select(CanonicalRecord.source_key, CanonicalRecord.values)
+                    select(
+                        CanonicalRecord.source_key, CanonicalRecord.values, CanonicalRecord.quarantine_reason
+                    )
                     .where(
                         CanonicalRecord.system == "sap",
                         CanonicalRecord.entity == ENTITY,
@@ -546,8 +558,14 @@ class PriceSync:
                     )
                     .execution_options(yield_per=5000)
                 )
-                for key, values in rows:
+                for key, values, quarantined in rows:
                     read += 1
+                    if quarantined is not None:
+                        # Kept out of publishing: neither its price nor the absence of it is written.
+                        skipped["quarantined"] += 1
+                        if (values or {}).get("material"):
+                            held.add(str(values["material"]))
+                        continue
                     condition, reason = condition_from_values(key, values or {}, self.config.condition_type)
                     if condition is None:
                         skipped[reason or "incomplete"] += 1
@@ -555,7 +573,7 @@ class PriceSync:
                     yield condition
 
         prices = valid_prices(usable(), self.day)
-        return prices, skipped, read
+        return prices, skipped, read, held
 
     def _products(self) -> tuple[dict[str, str], set[str]]:
         """Per SAP material, the Product2 Id of its golden product; and every Product2 whose golden product
@@ -683,6 +701,15 @@ class PriceSync:
         for book, record, outcome in zip(self.config.pricebooks, records, outcomes, strict=True):
             if outcome.status == "failed" or not (outcome.remote_key or record.remote_key):
                 self.result.counts["pricebooks_failed"] += 1
+                self.result.failures.append(
+                    (
+                        "pricebook",
+                        book.key,
+                        outcome.error_code or "UNKNOWN",
+                        outcome.error_message or "not written",
+                        dict(record.fields),
+                    )
+                )
                 self.result.errors.append(
                     {
                         "key": book.key,
@@ -697,6 +724,7 @@ class PriceSync:
                 )
                 continue
             ids[book.key] = str(outcome.remote_key or record.remote_key)
+            self.result.settled.add(book.key)
             if outcome.status != "unchanged":
                 self.result.counts[f"pricebooks_{outcome.status}"] += 1
                 log.info("sync prices: pricebook %r %s (%s)", book.name, outcome.status, ids[book.key])
@@ -845,6 +873,7 @@ class PriceSync:
                 changes[self.external_id] = want.key
             if not changes:
                 self.result.counts["unchanged"] += 1
+                self.result.settled.add(want.key)
                 continue
             record = WriteRecord(want.key, changes, remote_key=have.id, expected=have.payload)
             writes.append(_Write("update", record, want.pricebook, want.product_id, currency))
@@ -853,6 +882,7 @@ class PriceSync:
                 continue  # wanted, or a CRM-only product's price: not SyncHub's
             if not have.is_active:
                 self.result.counts["unchanged"] += 1
+                self.result.settled.add(have.synchub_id or have.id)
                 continue
             record = WriteRecord(
                 have.synchub_id or have.id, {"IsActive": False}, remote_key=have.id, expected=have.payload
@@ -893,7 +923,9 @@ class PriceSync:
     def _count(self, write: _Write, outcome: WriteOutcome) -> None:
         if outcome.status == "failed":
             self.result.fail(write, outcome.error_code or "UNKNOWN", outcome.error_message or "")
-        elif outcome.status == "unchanged":
+            return
+        self.result.settled.add(write.record.key)
+        if outcome.status == "unchanged":
             self.result.counts["unchanged"] += 1
         elif write.kind == "create" and outcome.status == "created":
             self.result.counts["created"] += 1
@@ -905,13 +937,22 @@ class PriceSync:
             self.result.counts["updated"] += 1
 
     def run(self) -> dict[str, Any]:
-        prices, skipped, read = self._conditions()
+        prices, skipped, read, held_materials = self._conditions()
         by_material, sap_priced = self._products()
         ids = self._pricebooks()
         books = {ids[b.key]: b for b in self.config.all_pricebooks if b.key in ids}
         existing = self._entries(set(books))
         wanted, missing = self._wanted(prices, by_material, ids, existing)
         writes = self._plan(wanted, existing, sap_priced, books)
+        held = {by_material[m] for m in held_materials if m in by_material}
+        if held:
+            self.result.counts["held"] = sum(1 for w in writes if w.product_id in held)
+            writes = [w for w in writes if w.product_id not in held]
+            log.warning(
+                "sync prices: %d products have a quarantined condition record; their entries are left as "
+                "they are until it passes the quality gate",
+                len(held),
+            )
         self._recover_creates(writes)
         log.info(
             "sync prices (%s): %d conditions read, %d valid prices, %d entries staged, %d wanted, %d writes",
@@ -942,6 +983,7 @@ class PriceSync:
                 continue
             ready.append(write)
         self._write(ready)
+        self._error_queue()
         counts = self.result.counts
         examples = sorted(missing)[:EXAMPLES]
         if missing:
@@ -961,6 +1003,7 @@ class PriceSync:
             "wanted": len(wanted),
             **{k: counts[k] for k in ("created", "updated", "deactivated", "unchanged", "failed")},
             "recovered": counts["recovered"],
+            "held_quarantined": counts["held"],
             "standard_placeholders": counts["standard_placeholders"],
             "pricebooks_created": counts["pricebooks_created"],
             "pricebooks_updated": counts["pricebooks_updated"],
@@ -969,6 +1012,31 @@ class PriceSync:
             "missing_product_examples": examples,
             "errors": self.result.errors,
         }
+
+    def _error_queue(self) -> None:
+        """Failures into the error queue; entries written (or found right) out of it. The sync diffs every
+        wanted entry, so when every pricebook could be written an open entry it neither wrote nor failed is
+        no longer wanted (its product or price is gone): resolved too."""
+        failed = {key for _, key, _, _, _ in self.result.failures}
+        complete = not any(operation == "pricebook" for operation, _, _, _, _ in self.result.failures)
+        with self.sessions.begin() as session:
+            if complete:
+                self.result.settled |= open_keys(session, entity=ENTITY, system="salesforce")
+            for operation, key, code, message, fields in self.result.failures:
+                record_failure(
+                    session,
+                    entity=ENTITY,
+                    system="salesforce",
+                    operation=operation,
+                    record_key=key,
+                    code=code,
+                    message=message,
+                    payload=fields,
+                    run_id=self.run_id,
+                )
+            resolve_keys(
+                session, entity=ENTITY, system="salesforce", record_keys=self.result.settled - failed
+            )
 
 
 def _primary_copy(copies: Sequence[tuple[str, bool, bool]], last_written: str | None) -> str:

@@ -63,7 +63,8 @@ print("@@" + json.dumps({
     "files": {s.file: s.duration.total_seconds() for s in bag.dagbag_stats},
     "seconds": seconds,
     "heavy_modules": sorted(m for m in ("mdm.pipeline", "mdm.publish", "connectors.salesforce",
-                                        "connectors.sap_odata", "pandas", "rapidfuzz") if m in sys.modules),
+                                        "connectors.sap_odata", "pandas", "rapidfuzz",
+                                        "great_expectations", "mdm.quality.gate") if m in sys.modules),
 }))
 """
 
@@ -240,19 +241,23 @@ def test_product_dag_has_the_master_data_shape_and_publishes_the_crm_products(pa
     assert "CronTriggerTimetable" in product["schedule"] and product["params"] == ["full"]
 
 
-def test_price_dag_extracts_both_then_syncs_and_closes_the_run_whatever_happened(parsed: dict) -> None:
+def test_price_dag_extracts_both_checks_quality_then_syncs_and_closes_the_run_whatever_happened(
+    parsed: dict,
+) -> None:
     tasks = parsed["dags"]["synchub_price"]["tasks"]
     assert tasks["extract_crm"]["upstream"] == tasks["extract_erp"]["upstream"] == ["open_run"]
-    assert {"extract_crm", "extract_erp"} <= set(tasks["sync_crm"]["upstream"])
+    assert {"extract_crm", "extract_erp"} <= set(tasks["quality"]["upstream"])
+    assert "quality" in tasks["sync_crm"]["upstream"]
     assert tasks["close_run"]["upstream"] == ["sync_crm"]
     assert tasks["close_run"]["trigger_rule"] == "all_done"
     assert tasks["sync_crm"]["outlets"] == ["synchub://crm/price"]
 
 
-def test_order_dag_sends_to_the_erp_before_writing_status_back(parsed: dict) -> None:
+def test_order_dag_checks_quality_and_sends_to_the_erp_before_writing_status_back(parsed: dict) -> None:
     tasks = parsed["dags"]["synchub_order"]["tasks"]
     assert tasks["extract_crm"]["upstream"] == tasks["extract_erp"]["upstream"] == ["open_run"]
-    assert {"extract_crm", "extract_erp"} <= set(tasks["push_erp"]["upstream"])
+    assert {"extract_crm", "extract_erp"} <= set(tasks["quality"]["upstream"])
+    assert "quality" in tasks["push_erp"]["upstream"]
     assert "push_erp" in tasks["status_crm"]["upstream"]
     assert (
         tasks["close_run"]["upstream"] == ["status_crm"] and tasks["close_run"]["trigger_rule"] == "all_done"

@@ -662,3 +662,26 @@ def test_the_sync_rerun_before_the_next_extract_recovers_its_creates_without_dup
     assert (again["recovered"], again["created"], again["failed"]) == (first["created"], 0, 0)
     assert len(sandboxes.org.live_records("PricebookEntry")) == count
     assert writes(run_prices(store)) == dict.fromkeys(writes(first), 0)
+
+
+def test_a_condition_the_quality_gate_quarantines_leaves_its_entries_as_they_are(
+    store, sandbox_factory, seed_dir
+):
+    sandboxes = sandbox_factory(data_dir=seed_dir[0])
+    sync_products(store)
+    run_prices(store)
+    material = sorted(crm_products(store, sandboxes))[0]
+    before = entry_of(store, sandboxes, material)
+    set_condition(sandboxes, condition_of(sandboxes, material)["ConditionRecord"], ConditionRateValue="-5")
+    mapping, clients = price_mapping(), connectors()
+    pipeline.extract("price", "sap", full=True, sessions=store, connector=clients["sap"], mapping=mapping)
+    pipeline.extract("price", "salesforce", sessions=store, connector=clients["salesforce"], mapping=mapping)
+
+    gate = pipeline.quality("price", sessions=store, mapping=mapping)
+    stats = sync_prices(sessions=store, connector=clients["salesforce"], mapping=mapping, valid_on=TODAY)
+
+    assert gate["newly_quarantined"] == 1
+    assert stats["conditions_skipped"].get("quarantined") == 1
+    after = entry_of(store, sandboxes, material)
+    assert (after["UnitPrice"], after["IsActive"]) == (before["UnitPrice"], before["IsActive"])
+    assert writes(stats)["updated"] == writes(stats)["deactivated"] == 0
