@@ -442,6 +442,14 @@ def sync_entity(
         if entity == "order"
         else ""
     )
+    docs = (((run.stats if run else None) or {}).get("steps") or {}).get("quality", {}).get("data_docs")
+    if docs:
+        exports += f"         data quality (GX Data Docs): {docs}\n"
+    from mdm.report import REPORT_FILE, default_reports_dir
+
+    summary_page = default_reports_dir() / REPORT_FILE
+    if summary_page.exists():
+        exports += f"         DQ summary: {summary_page} (synchub report writes it again)\n"
     out.print(
         f"[bold]outputs[/]  store {redacted(store_url)} (run log id {run.id if run else '-'})\n"
         f"{exports}"
@@ -579,7 +587,7 @@ def _print_master_data_tables(out: Console, entity: str, steps: dict) -> None:
     golden.add_column("")
     golden.add_column("count", justify="right")
     for label, step, key in (
-        ("checked for completeness", "quality", "checked"),
+        ("checked by the quality gate", "quality", "checked"),
         ("quarantined", "quality", "quarantined"),
         ("matched (auto-linked pairs)", "match", "auto_linked"),
         ("in review", "match", "review"),
@@ -711,6 +719,18 @@ def orders_list(
             row.reason or "",
         )
     console.print(table)
+
+
+from mdm.cli_admin import ui  # noqa: E402  (the admin view's command lives in its own module)
+
+app.command()(ui)
+
+# The review queue, the error queue and the DQ summary report (issue 6) live in their own module.
+from mdm.cli_stewardship import errors_app, report, review_app  # noqa: E402
+
+app.add_typer(review_app, name="review")
+app.add_typer(errors_app, name="errors")
+app.command("report")(report)
 
 
 def main() -> None:

@@ -4,7 +4,8 @@ Starts both sandboxes in the background on free ports, publishes their Airflow c
 this process's environment (as ``source var/sandbox.env`` would), runs the DAGs synchub_customer,
 synchub_product, synchub_price and synchub_order (in that order: orders need customers and products,
 prices need products) through ``synchub sync``'s code path, prints each one's summary, the match
-quality against the seed's truth and one line per entity, and stops the sandboxes.
+quality against the seed's truth and one line per entity, stops the sandboxes, and ends by writing the
+DQ report (``synchub report``'s page) and printing where it is.
 """
 
 from __future__ import annotations
@@ -103,13 +104,15 @@ def run_demo(console: Console, *, seed: int, customers: int, products: int, orde
             )
     finally:
         running.stop()
+    report = write_demo_report(url)
     console.print(
         f"[green]demo finished in {time.monotonic() - started:.1f} s[/]; sandboxes stopped. "
-        f"Exports: SYNCHUB_DATABASE_URL={url} synchub golden export --entity customer (or product); "
-        "synchub orders list. "
+        f"With SYNCHUB_DATABASE_URL={url}: synchub golden export --entity customer (or product), "
+        "synchub orders list, synchub review list, synchub errors list, synchub ui --user NAME. "
         "Run the sandboxes yourself with `.venv/bin/synchub sandbox up --seed 42`.",
         soft_wrap=True,
     )
+    console.print(f"[bold]DQ report[/] {report}", soft_wrap=True)
     return code
 
 
@@ -155,6 +158,18 @@ def entity_summary(results: dict[str, dict]) -> Table:
         ]
         table.add_row(entity, *("-" if value is None else str(value) for value in cells))
     return table
+
+
+def write_demo_report(url: str) -> Path:
+    """The SyncHub summary page (and the links to the GX Data Docs) of the demo's store."""
+    from mdm.report import default_reports_dir, write_report
+    from mdm.store.db import make_engine, session_factory
+
+    engine = make_engine(url)
+    try:
+        return write_report(session_factory(engine), default_reports_dir())
+    finally:
+        engine.dispose()
 
 
 def pairwise_quality(url: str, truth_customers: list[dict]) -> tuple[float, float]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,6 +42,18 @@ def _empty_database(url: str) -> None:
                 conn.execute(text("DROP TABLE alembic_version"))
     finally:
         engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reports_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Reports (Data Docs, the DQ report) of every test go to a temporary folder, never to var/reports.
+
+    Session-scoped, so module-scoped fixtures that run a sync see it too.
+    """
+    path = tmp_path_factory.mktemp("reports")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SYNCHUB_REPORTS_DIR", str(path))
+        yield path
 
 
 @pytest.fixture
