@@ -447,7 +447,7 @@ def sync_entity(
         exports += f"         data quality (GX Data Docs): {docs}\n"
     from mdm.report import REPORT_FILE, default_reports_dir
 
-    summary_page = default_reports_dir() / REPORT_FILE
+    summary_page = (default_reports_dir() / REPORT_FILE).resolve()
     if summary_page.exists():
         exports += f"         DQ summary: {summary_page} (synchub report writes it again)\n"
     out.print(

@@ -112,7 +112,7 @@ def run_demo(console: Console, *, seed: int, customers: int, products: int, orde
         "Run the sandboxes yourself with `.venv/bin/synchub sandbox up --seed 42`.",
         soft_wrap=True,
     )
-    console.print(f"[bold]DQ report[/] {report}", soft_wrap=True)
+    console.print(f"[bold]DQ report[/] {report.resolve()}", soft_wrap=True)
     return code
 
 
