@@ -629,18 +629,10 @@ EntityOpt = Annotated[str, typer.Option(help="The entity, e.g. customer.")]
 @contextmanager
 def _store_session() -> Iterator[Session]:
     """A session on the store (SYNCHUB_DATABASE_URL); exit 2, naming the setting, when it is unusable."""
-    from mdm.store.db import make_engine, session_factory
+    from mdm.cli_stewardship import store_sessions
 
-    try:
-        engine = make_engine()
-    except StoreConfigError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
-    try:
-        with session_factory(engine)() as session:
-            yield session
-    finally:
-        engine.dispose()
+    with store_sessions() as sessions, sessions() as session:
+        yield session
 
 
 def _export_csv(header: list[str] | tuple[str, ...], rows_of) -> None:  # noqa: ANN001 - session -> rows

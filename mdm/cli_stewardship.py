@@ -52,7 +52,7 @@ LetterId = Annotated[
 
 
 @contextmanager
-def _sessions() -> Iterator[sessionmaker[Session]]:
+def store_sessions() -> Iterator[sessionmaker[Session]]:
     """The store's session factory (SYNCHUB_DATABASE_URL); exit 2, naming the setting, when unusable."""
     from mdm.store.db import make_engine, session_factory
 
@@ -101,7 +101,7 @@ def review_list(
     """The candidate pairs waiting for a steward (or with another status), highest score first."""
     from mdm.stewardship.review import list_reviews
 
-    with _sessions() as sessions, sessions() as session:
+    with store_sessions() as sessions, sessions() as session:
         items = list_reviews(session, entity=entity, status=status, limit=limit)
     table = Table(title=f"{len(items)} pair(s) with status {status}", title_justify="left")
     for column in ("id", "entity", "score", "rule", "left", "right", "golden ids", "decided by"):
@@ -126,7 +126,7 @@ def review_show(decision_id: DecisionId) -> None:
     """Both records of a pair side by side (differing fields marked *), the score, rule and evidence."""
     from mdm.stewardship.review import get_review
 
-    with _sessions() as sessions, sessions() as session:
+    with store_sessions() as sessions, sessions() as session:
         try:
             detail = get_review(session, decision_id)
         except LookupError as exc:
@@ -159,7 +159,7 @@ def _decide(decision_id: int, action: Literal["approve", "reject", "new"], by: s
     from mdm.stewardship.review import decide
 
     actor = _actor(by)
-    with _sessions() as sessions:
+    with store_sessions() as sessions:
         try:
             with sessions.begin() as session:
                 item = decide(session, decision_id, action, actor)
@@ -201,7 +201,7 @@ def errors_list(
     """The failed writes, most recently failed first: where, which record, the remote error."""
     from mdm.stewardship.errors import list_errors
 
-    with _sessions() as sessions, sessions() as session:
+    with store_sessions() as sessions, sessions() as session:
         items = list_errors(session, entity=entity, status=None if status == "all" else status, limit=limit)
     table = Table(title=f"{len(items)} dead letter(s) ({status})", title_justify="left")
     for column in ("id", "entity", "system", "operation", "record", "code", "message", "tries", "status"):
@@ -226,7 +226,7 @@ def errors_show(letter_id: LetterId) -> None:
     """One failed write: the remote code and message, what was sent, attempts, dates and status."""
     from mdm.stewardship.errors import get_error
 
-    with _sessions() as sessions, sessions() as session:
+    with store_sessions() as sessions, sessions() as session:
         try:
             item = get_error(session, letter_id)
         except LookupError as exc:
@@ -255,7 +255,7 @@ def errors_replay(
         err.print("[red]error:[/] name the dead letters to replay, or --all (not both)")
         raise typer.Exit(2)
     actor = _actor(by)
-    with _sessions() as sessions:
+    with store_sessions() as sessions:
         try:
             results = replay(sessions, None if all_open else letter_ids, actor)
         except (LookupError, ValueError) as exc:
@@ -288,7 +288,7 @@ def errors_discard(
     from mdm.stewardship.errors import discard
 
     actor = _actor(by)
-    with _sessions() as sessions:
+    with store_sessions() as sessions:
         try:
             with sessions.begin() as session:
                 item = discard(session, letter_id, reason, actor)
@@ -310,6 +310,6 @@ def report(
     """Write the SyncHub summary page (DQ pass rates, outcomes, match scores); print its path."""
     from mdm.report import default_reports_dir, write_report
 
-    with _sessions() as sessions:
+    with store_sessions() as sessions:
         path = write_report(sessions, out or default_reports_dir(), runs=runs)
     console.print(str(path), soft_wrap=True)
