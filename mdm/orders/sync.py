@@ -37,6 +37,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import WriteRecord
 from mdm.canonical import to_target
+from mdm.pipeline import _chunks
+from mdm.publish import _aware, _same
 from mdm.store.deadletter import record_failure, resolve, resolve_keys
 from mdm.store.models import CanonicalRecord, OrderSync, SourceRecord, Xref, utcnow
 from mdm.store.staging import payload_hash
@@ -95,11 +97,6 @@ class _Report:
 # --- reading the store -------------------------------------------------------------------------------
 
 
-def _chunks(items: Sequence[Any], size: int = _IN) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _staged(session: Session, system: str, entity: str, keys: Sequence[str] | None = None) -> dict[str, Any]:
     """Live staged raw payloads of one system's records of an entity (only ``keys`` when given)."""
     query = select(SourceRecord.source_key, SourceRecord.payload).where(
@@ -108,7 +105,7 @@ def _staged(session: Session, system: str, entity: str, keys: Sequence[str] | No
     if keys is None:
         return dict(session.execute(query).all())
     found: dict[str, Any] = {}
-    for part in _chunks(list(keys)):
+    for part in _chunks(list(keys), _IN):
         found.update(session.execute(query.where(SourceRecord.source_key.in_(part))).all())
     return found
 
@@ -125,7 +122,7 @@ def _canonical(
     if keys is None:
         return {key: (values or {}, stamp) for key, values, stamp in session.execute(query)}
     found: dict[str, tuple[dict, Any]] = {}
-    for part in _chunks(list(keys)):
+    for part in _chunks(list(keys), _IN):
         rows = session.execute(query.where(CanonicalRecord.source_key.in_(part)))
         found.update({key: (values or {}, stamp) for key, values, stamp in rows})
     return found
@@ -138,7 +135,7 @@ def translate(
     ``target`` (sorted; empty when it has none there yet). Keys without a golden record are absent."""
     wanted = sorted(set(keys))
     golden_of: dict[str, str] = {}
-    for part in _chunks(wanted):
+    for part in _chunks(wanted, _IN):
         golden_of.update(
             session.execute(
                 select(Xref.source_key, Xref.golden_id).where(
@@ -148,7 +145,7 @@ def translate(
         )
     targets: dict[str, list[str]] = {}
     goldens = sorted(set(golden_of.values()))
-    for part in _chunks(goldens):
+    for part in _chunks(goldens, _IN):
         rows = session.execute(
             select(Xref.golden_id, Xref.source_key, CanonicalRecord.is_deleted)
             .outerjoin(
@@ -315,7 +312,7 @@ def _plan_orders(
     report.counts["orders"] = len(crm)
     states = {
         s.crm_order_id: s
-        for part in _chunks(sorted(crm))
+        for part in _chunks(sorted(crm), _IN)
         for s in session.scalars(select(OrderSync).where(OrderSync.crm_order_id.in_(part)))
     }
     erp = _canonical(session, "sap")
@@ -614,20 +611,13 @@ def _changes(want: Mapping[str, Any], have: Mapping[str, Any]) -> dict[str, Any]
     return {k: v for k, v in want.items() if not _same(v, have.get(k))}
 
 
-def _same(a: Any, b: Any) -> bool:
-    if a in (None, "") and b in (None, ""):
-        return True
-    return a == b
-
-
 def _written_after(written: dt.datetime | None, staged: dt.datetime | None) -> bool:
     """Whether SyncHub's last write to the CRM order is newer than the order's staged values."""
     if written is None:
         return False
     if staged is None:
         return True
-    aware = [t if t.tzinfo else t.replace(tzinfo=dt.UTC) for t in (written, staged)]
-    return aware[0] >= aware[1]
+    return _aware(written) >= _aware(staged)
 
 
 def _amount_mismatch(sap_values: Mapping[str, Any], crm_values: Mapping[str, Any]) -> str | None:

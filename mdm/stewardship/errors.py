@@ -17,7 +17,6 @@ it runs commit as they go.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -28,6 +27,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mdm.stewardship import audit
+from mdm.stewardship.review import _iso
 from mdm.store.models import DeadLetter, OrderSync, utcnow
 
 if TYPE_CHECKING:
@@ -276,11 +276,3 @@ def _item(letter: DeadLetter) -> ErrorItem:
         note=letter.note,
         run_id=letter.run_id,
     )
-
-
-def _iso(stamp: dt.datetime | None) -> str | None:
-    if stamp is None:
-        return None
-    if stamp.tzinfo is None:  # SQLite hands datetimes back naive; the store keeps UTC
-        stamp = stamp.replace(tzinfo=dt.UTC)
-    return stamp.isoformat()
