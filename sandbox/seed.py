@@ -15,6 +15,7 @@ stamp is relative to a fixed reference date, never the clock.
 from __future__ import annotations
 
 import calendar
+import hashlib
 import json
 import random
 import time
@@ -24,6 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from faker import Faker
+from stdnum import luhn, vatin
+from stdnum.at import uid as at_uid
+from stdnum.ch import uid as ch_uid
+from stdnum.iso7064 import mod_11_10
+from stdnum.us import ein as us_ein
 
 from sandbox.datadir import SandboxData, write_data_dir
 from sandbox.salesforce.schema import PICKLISTS, make_id
@@ -51,6 +57,10 @@ class SeedOptions:
     orders: int = 100  # CRM orders, and as many SAP sales orders (some are the same order)
     overlap: float = 0.65  # share of real-world companies present in both systems
     duplicate_rate: float = 0.03  # share of records per system that duplicate another company record
+    # Share of companies in groups of look-alikes that are different companies (sister companies at one
+    # address, branches, one family's firms, franchises), with checksum-valid tax ids, many companies per
+    # postal code and more missing values: the hard cases of real customer masters. 0: the classic seed.
+    hard_cases: float = 0.0
 
 
 # --- reference tables ------------------------------------------------------------------------------
@@ -604,6 +614,7 @@ class _Pools:
     first_names: list[str]
     places: list[tuple[str, str, int]]  # city, canonical postal code, region index (-1 for none)
     streets: list[str]
+    place_weights: list[float] | None = None  # hard cases: big cities, many postal codes, crowded ones
 
 
 @dataclass
@@ -626,6 +637,8 @@ class _Company:
     employees: int
     in_sf: bool
     in_sap: bool
+    duns: str = ""  # D-U-N-S number (CRM accounts carry it now and then)
+    group: str | None = None  # hard cases: the look-alike group it belongs to ("sisters-12")
     sf_ids: list[str] = field(default_factory=list)
     sap_ids: list[str] = field(default_factory=list)
 
@@ -673,12 +686,145 @@ def _build_pools(seed: int, country: _Country) -> _Pools:
     return _Pools(last, first, places, streets)
 
 
+# --- hard cases ----------------------------------------------------------------------------------------
+
+# Words that tell group companies apart ("Brandt Logistik Verwaltungs GmbH", "X Foods Oost B.V.").
+_GROUP_WORDS = {
+    "DE": ("Verwaltungs", "Holding", "Beteiligungs", "Service", "Vertrieb", "Digital", "Immobilien"),
+    "EN": ("Holdings", "Services", "Digital", "Europe", "Property", "Trading", "Group"),
+    "FR": ("Holding", "Services", "Digital", "Distribution", "Immobilier"),
+    "NL": ("Holding", "Services", "Digital", "Vastgoed", "Beheer"),
+    "IT": ("Holding", "Servizi", "Digital", "Immobiliare", "Distribuzione"),
+    "ES": ("Holding", "Servicios", "Digital", "Inmobiliaria", "Distribución"),
+}
+_REGION_WORDS = {
+    "DE": ("Nord", "Süd", "Ost", "West", "Mitte", "Bayern", "Sachsen"),
+    "EN": ("North", "South", "East", "West", "Midlands", "Scotland"),
+    "FR": ("Nord", "Sud", "Est", "Ouest", "Île-de-France"),
+    "NL": ("Noord", "Zuid", "Oost", "West", "Brabant"),
+    "IT": ("Nord", "Sud", "Est", "Ovest", "Lombardia"),
+    "ES": ("Norte", "Sur", "Este", "Oeste", "Levante"),
+}
+_FRANCHISE_WORDS = {
+    "DE": ("Backhaus", "Optik", "Reisebüro", "Fitness", "Autoservice", "Kaffeerösterei"),
+    "EN": ("Coffee", "Fitness", "Print", "Car Care", "Pet Supplies", "Bakery"),
+    "FR": ("Boulangerie", "Optique", "Fitness", "Auto Service"),
+    "NL": ("Bakkerij", "Optiek", "Fitness", "Autoservice"),
+    "IT": ("Panificio", "Ottica", "Fitness", "Autoservizi"),
+    "ES": ("Panadería", "Óptica", "Fitness", "Autoservicio"),
+}
+_SIMILAR = (
+    ("ei", "ai"),
+    ("ai", "ey"),
+    ("ey", "ei"),
+    ("dt", "tt"),
+    ("tt", "t"),
+    ("ck", "k"),
+    ("ph", "f"),
+    ("mm", "m"),
+    ("nn", "n"),
+    ("ll", "l"),
+    ("ss", "ß"),
+    ("ü", "ue"),
+    ("o", "ö"),
+    ("i", "y"),
+    ("mann", "man"),
+    ("son", "sen"),
+    ("er", "ner"),
+)
+
+
+def _similar_name(rng: random.Random, name: str) -> str:
+    """Another family name one or two letters away ('Meier' -> 'Maier', 'Schmidt' -> 'Schmitt')."""
+    options = [(a, b) for a, b in _SIMILAR if a in name]
+    if options:
+        a, b = rng.choice(options)
+        other = name.replace(a, b, 1)
+    else:
+        i = rng.randrange(1, max(len(name), 2))
+        other = name[:i] + rng.choice("aeiourns") + name[i + 1 :]
+    return other if other != name else name + "s"
+
+
+def _crowd(pools: _Pools, rng: random.Random) -> None:
+    """Cities with many postal codes, and places drawn unevenly: hundreds of companies per postal code."""
+    cities = list(dict.fromkeys(place[0] for place in pools.places))[:150]
+    crowded = []
+    for _city, postal, region in pools.places:
+        city = cities[min(int(len(cities) * rng.random() ** 2.5), len(cities) - 1)]
+        crowded.append((city, postal, region))
+    pools.places = crowded
+    pools.place_weights = [1.0 / (k + 1) ** 0.7 for k in range(len(crowded))]
+
+
+def _duns(seed: int, entity_id: str) -> str:
+    """A company's D-U-N-S number: nine digits, fixed by the seed and the company."""
+    digest = hashlib.sha256(f"{seed}-duns-{entity_id}".encode()).digest()
+    return f"{100_000_000 + int.from_bytes(digest[:8], 'big') % 900_000_000}"
+
+
+def _digit_typo(rng: random.Random, text: str) -> str:
+    digits = [i for i, ch in enumerate(text) if ch.isdigit()]
+    if not digits:
+        return text
+    i = rng.choice(digits)
+    return text[:i] + str((int(text[i]) + rng.randint(1, 9)) % 10) + text[i + 1 :]
+
+
+def _valid_vat(rng: random.Random, c: _Country) -> str:
+    """A tax number of ``c``'s format that passes its checksum (python-stdnum), as real ones do."""
+
+    def digits(k: int) -> str:
+        return "".join(str(rng.randrange(10)) for _ in range(k))
+
+    iso = c.iso
+    if iso == "US":
+        while True:
+            ein = f"{rng.randint(10, 99)}-{digits(7)}"
+            if us_ein.is_valid(ein):
+                return ein
+    if iso == "FR":
+        while True:
+            siren = str(rng.randint(1, 9)) + digits(7)
+            siren += luhn.calc_check_digit(siren)
+            if luhn.is_valid(siren):
+                return f"FR{(12 + 3 * (int(siren) % 97)) % 97:02d}{siren}"
+    for _ in range(1000):
+        if iso == "DE":
+            body = str(rng.randint(1, 9)) + digits(7)
+            code = f"DE{body}{mod_11_10.calc_check_digit(body)}"
+        elif iso == "AT":
+            body = digits(7)
+            code = f"ATU{body}{at_uid.calc_check_digit('U' + body)}"
+        elif iso == "CH":
+            body = str(rng.randint(1, 9)) + digits(7)
+            code = f"CHE{body}{ch_uid.calc_check_digit(body)}"
+        elif iso == "IT":
+            body = digits(10)
+            code = f"IT{body}{luhn.calc_check_digit(body)}"
+        elif iso == "GB":
+            code = f"GB{rng.randint(1, 9)}{digits(8)}"
+        elif iso == "NL":
+            code = f"NL{digits(9)}B{rng.randint(1, 9):02d}"
+        elif iso == "ES":
+            code = f"ES{rng.choice('ABCDEFGHJ')}{digits(8)}"
+        else:
+            code = f"{iso}{digits(9)}"
+        if vatin.is_valid(code if iso != "CH" else code + "MWST"):
+            return code
+    raise RuntimeError(f"no valid tax number for {iso} in 1000 draws")  # pragma: no cover
+
+
 class _Generator:
     """Holds the random streams and pools; each ``*_records`` method renders one part of the data."""
 
     def __init__(self, options: SeedOptions):
         self.o = options
+        self.hard = options.hard_cases > 0
         self.pools = {c.iso: _build_pools(options.seed, c) for c in _COUNTRIES}
+        if self.hard:
+            for iso, pools in self.pools.items():
+                _crowd(pools, _Rng(f"{options.seed}-crowd-{iso}"))
         self.country_weights = [c.weight for c in _COUNTRIES]
         self.data = SandboxData(salesforce={}, sap={})
         self.truth: dict[str, Any] = {
@@ -761,7 +907,10 @@ class _Generator:
             core = f"{core} {rng.choice(pools.places)[0]}"
         seen.add((core.lower(), country.iso))
         legal = rng.choices(country.legal_forms, [lf[3] for lf in country.legal_forms])[0]
-        city, postal, region = rng.choice(pools.places)
+        if pools.place_weights:
+            city, postal, region = rng.choices(pools.places, pools.place_weights)[0]
+        else:
+            city, postal, region = rng.choice(pools.places)
         house = str(rng.choices((rng.randint(1, 30), rng.randint(31, 250)), (70, 30))[0])
         if rng.random() < 0.05:
             house += rng.choice("abc")
@@ -783,7 +932,7 @@ class _Generator:
             postal=postal,
             city=city,
             region=region,
-            vat=self._vat(rng, country),
+            vat=_valid_vat(rng, country) if self.hard else self._vat(rng, country),
             phone_area=rng.choice(country.areas),
             phone_sub=sub,
             slug=slug,
@@ -792,6 +941,7 @@ class _Generator:
             employees=int(rng.lognormvariate(4.0, 1.3)) + 1,
             in_sf=where in ("both", "sf"),
             in_sap=where in ("both", "sap"),
+            duns=_duns(self.o.seed, entity_id),
         )
 
     @staticmethod
@@ -981,12 +1131,19 @@ class _Generator:
             rec["NumberOfEmployees"] = c.employees
             rec["AnnualRevenue"] = float(round(c.employees * rng.uniform(80_000, 250_000), -3))
         if rng.random() < 0.25:
-            rec["DunsNumber"] = f"{rng.randint(10_000_000, 999_999_999):09d}"
+            rng.random()  # (the draw a per-record number once took: same stream, same seed bytes)
+            rec["DunsNumber"] = c.duns
         if rng.random() < 0.5:
             rec["AccountSource"] = rng.choice(_ACCOUNT_SOURCES)
         vat_missing = 0.5 if country.iso == "US" else miss + 0.17
+        if self.hard:
+            vat_missing += 0.1
+            if "BillingPostalCode" in rec and rng.random() < 0.08:
+                del rec["BillingPostalCode"]
         if c.vat and rng.random() > vat_missing:
             rec["VAT_Number__c"] = self._vat_variant(rng, c.vat, crm=True)
+            if self.hard and rng.random() < 0.02:
+                rec["VAT_Number__c"] = _digit_typo(rng, rec["VAT_Number__c"])
         rec["CreatedDate"] = _sf_datetime(created)
         rec["LastModifiedDate"] = rec["SystemModstamp"] = _sf_datetime(modified)
         return rec
@@ -1087,7 +1244,9 @@ class _Generator:
                 "FullName": full,
                 "HouseNumber": house,
                 "Language": country.language,
-                "PostalCode": self._postal_variant(rng, c, crm=False),
+                "PostalCode": ""
+                if self.hard and rng.random() < 0.04
+                else self._postal_variant(rng, c, crm=False),
                 "Region": region,
                 "StreetName": street,
             }
@@ -1135,7 +1294,7 @@ class _Generator:
                 }
             )
         vat = None
-        if c.vat and rng.random() > (0.25 if dup else 0.1):
+        if c.vat and rng.random() > (0.25 if dup else 0.1) + (0.12 if self.hard else 0.0):
             vat = self._vat_variant(rng, c.vat, crm=False)
             sets["A_BusinessPartnerTaxNumber"].append(
                 {
@@ -1189,6 +1348,144 @@ class _Generator:
                     "PartialDeliveryIsAllowed": "",
                 }
             )
+
+    # ---- hard cases: different companies that look alike
+    def hard_cases(self, companies: list[_Company], rng: random.Random) -> dict[str, int]:
+        """Turn a share of the companies into groups of look-alikes, each still its own company (its own
+        truth entry): sister companies at one address with other legal forms and their own tax ids, often
+        one switchboard and domain; branches and subsidiaries with an extra word; firms of one family, or
+        of two families whose names share the rest ('Hartmann Crystal Robotics', 'Hofmann
+        CrystalRobotics'); franchises of one brand in many cities. Returns the number of groups per kind."""
+        kinds = (("sisters", 30), ("branches", 25), ("family", 30), ("franchise", 15))
+        target = round(len(companies) * self.o.hard_cases)
+        order = list(range(len(companies)))
+        rng.shuffle(order)
+        counts = {kind: 0 for kind, _ in kinds}
+        used = 0
+        position = 0
+        while used < target and position < len(order) - 1:
+            kind = self._weighted(rng, kinds)
+            head = companies[order[position]]
+            size = {
+                "sisters": rng.choice((2, 2, 2, 3)),
+                "branches": rng.choice((2, 2, 3, 4)),
+                "family": rng.choice((2, 2, 3, 3, 4)),
+                "franchise": rng.choice((3, 4, 5, 6, 8)),
+            }[kind]
+            if kind == "sisters":
+                size = min(size, len(head.country.legal_forms))
+            members = [companies[i] for i in order[position + 1 : position + size]]
+            position += size
+            if not members:
+                break
+            getattr(self, f"_{kind}")(rng, head, members)
+            for c in (head, *members):
+                c.group = f"{kind}-{counts[kind] + 1}"
+            counts[kind] += 1
+            used += 1 + len(members)
+        return counts
+
+    def _sibling(self, head: _Company, c: _Company) -> None:
+        """Move ``c`` into ``head``'s country: its own legal form, tax id, phone and place there."""
+        if c.country.iso == head.country.iso:
+            return
+        rng = _Rng(f"{self.o.seed}-move-{c.entity_id}")
+        moved = self._company(rng, c.entity_id, head.country, "both", set())
+        for name in (
+            "country",
+            "legal",
+            "street",
+            "house",
+            "postal",
+            "city",
+            "region",
+            "vat",
+            "phone_area",
+            "phone_sub",
+            "slug",
+            "domain",
+        ):
+            setattr(c, name, getattr(moved, name))
+
+    def _other_legal(self, rng: random.Random, country: _Country, taken: set[str]) -> tuple:
+        free = [lf for lf in country.legal_forms if lf[0] not in taken]
+        return rng.choice(free) if free else rng.choice(country.legal_forms)
+
+    def _sisters(self, rng: random.Random, head: _Company, members: list[_Company]) -> None:
+        taken = {head.legal[0]}
+        words = _GROUP_WORDS[head.country.language]
+        for c in members:
+            self._sibling(head, c)
+            c.core = head.core if rng.random() < 0.7 else f"{head.core} {rng.choice(words)}"
+            c.legal = self._other_legal(rng, head.country, taken)
+            taken.add(c.legal[0])
+            c.street, c.house, c.postal, c.city, c.region = (
+                head.street,
+                head.house,
+                head.postal,
+                head.city,
+                head.region,
+            )
+            if rng.random() < 0.7:  # the group's switchboard
+                c.phone_area, c.phone_sub = head.phone_area, head.phone_sub
+            if rng.random() < 0.7:
+                c.domain = head.domain
+            c.slug = _ascii_slug(c.core)
+
+    def _branches(self, rng: random.Random, head: _Company, members: list[_Company]) -> None:
+        words = [*_REGION_WORDS[head.country.language], *_GROUP_WORDS[head.country.language]]
+        rng.shuffle(words)
+        for c, word in zip(members, words, strict=False):
+            self._sibling(head, c)
+            c.core = f"{head.core} {word}"
+            if rng.random() < 0.5:
+                c.legal = head.legal
+            if rng.random() < 0.5:  # same city, another street
+                c.city, c.region = head.city, head.region
+                c.postal = head.postal if rng.random() < 0.6 else c.postal
+            if rng.random() < 0.6:
+                c.domain = head.domain
+            c.slug = _ascii_slug(c.core)
+
+    def _family(self, rng: random.Random, head: _Company, members: list[_Company]) -> None:
+        pools = self.pools[head.country.iso]
+        family = rng.choice(pools.last_names)
+        rest = f"{rng.choice(_PREFIXES)} {rng.choice(_SECTORS[head.country.language])}"
+        head.core = f"{family} {rest}"
+        head.slug = _ascii_slug(head.core)
+        head.domain = f"{head.slug}.{head.domain.rsplit('.', 1)[-1]}"
+        for c in members:
+            self._sibling(head, c)
+            p = rng.random()
+            if p < 0.4:  # a similar family name, the same rest
+                other = _similar_name(rng, family)
+                c.core = f"{other} {rest.replace(' ', '') if rng.random() < 0.3 else rest}"
+            elif p < 0.75:  # another family, the same rest
+                c.core = (
+                    f"{rng.choice(pools.last_names)} {rest.replace(' ', '') if rng.random() < 0.3 else rest}"
+                )
+            else:  # the same family, another trade
+                c.core = f"{family} {rng.choice(_SECTORS[head.country.language])}"
+            if c.core == head.core:
+                c.core = f"{family} {rest} {rng.choice(_GROUP_WORDS[head.country.language])}"
+            if rng.random() < 0.6:
+                c.city, c.region = head.city, head.region
+                c.postal = head.postal if rng.random() < 0.5 else c.postal
+            c.slug = _ascii_slug(c.core)
+            c.domain = f"{c.slug}.{c.domain.rsplit('.', 1)[-1]}"
+
+    def _franchise(self, rng: random.Random, head: _Company, members: list[_Company]) -> None:
+        pools = self.pools[head.country.iso]
+        brand = f"{rng.choice(_FRANCHISE_WORDS[head.country.language])} {rng.choice(pools.last_names)}"
+        hotline = (head.phone_area, head.phone_sub) if rng.random() < 0.3 else None
+        brand_domain = f"{_ascii_slug(brand)}.{head.domain.rsplit('.', 1)[-1]}"
+        for c in [head, *members]:
+            self._sibling(head, c)
+            c.core = f"{brand} {c.city}"
+            c.slug = _ascii_slug(c.core)
+            c.domain = brand_domain if rng.random() < 0.5 else f"{c.slug}.{c.domain.rsplit('.', 1)[-1]}"
+            if hotline:
+                c.phone_area, c.phone_sub = hotline
 
     def link_accounts(self, companies: list[_Company], accounts: list[dict], rng: random.Random) -> None:
         """Some CRM accounts were linked to their SAP customer by hand, sometimes in the padded form."""
@@ -1670,8 +1967,13 @@ def generate(options: SeedOptions) -> tuple[SandboxData, dict]:
         raise ValueError("customers, products and orders must not be negative")
     if not 0.0 <= options.overlap <= 1.0 or not 0.0 <= options.duplicate_rate < 1.0:
         raise ValueError("overlap must be in [0, 1] and duplicate_rate in [0, 1)")
+    if not 0.0 <= options.hard_cases <= 0.9:
+        raise ValueError("hard_cases must be in [0, 0.9]")
     gen = _Generator(options)
     companies = gen.companies()
+    if options.hard_cases > 0:
+        groups = gen.hard_cases(companies, _Rng(f"{options.seed}-hard"))
+        gen.truth["hard_cases"] = groups
     accounts = gen.accounts(companies, _Rng(f"{options.seed}-accounts"))
     gen.data.sap[BP_SERVICE] = gen.partners(companies, _Rng(f"{options.seed}-partners"))
     gen.link_accounts(companies, accounts, _Rng(f"{options.seed}-links"))
@@ -1690,6 +1992,7 @@ def generate(options: SeedOptions) -> tuple[SandboxData, dict]:
             "salesforce": c.sf_ids,
             "sap": c.sap_ids,
         }
+        | ({"group": c.group} if c.group else {})
         for c in companies
     ]
     truth["products"] = [{"sap": p["product"], "salesforce": p["sf_ids"]} for p in gen.product_info] + [
