@@ -606,16 +606,22 @@ def match(
             "clusters": engine.get("clusters", 0),
             "linked_by_golden_id": carried,
             **linked,
+            "model_version": engine.get("model_version"),
+            "model_learnt": engine.get("model_learnt"),
+            "auto_threshold": engine.get("auto_threshold"),
+            "kept_apart_by_constraints": engine.get("cannot_link_pairs", 0) + engine.get("chain_breaks", 0),
             "decisions": engine.get("decisions_saved", {}),
             "seconds": round(time.perf_counter() - clock, 3),
         }
         log.info(
-            "match %s: %d records, %d auto links, %d for review, %d new golden records",
+            "match %s: %d records, %d auto links, %d for review, %d new golden records (model v%s%s)",
             entity,
             stats["records"],
             stats["auto_linked"],
             stats["review"],
             stats["new_golden"],
+            stats["model_version"],
+            f", learnt now: {stats['model_learnt']}" if stats["model_learnt"] else "",
         )
         return stats
 

@@ -1,55 +1,70 @@
-"""The match engine: xref -> deterministic rules -> blocked fuzzy comparisons -> clusters and decisions.
+"""The match engine: xref -> model -> candidate pairs -> scores -> constrained clusters and decisions.
 
-Records of both systems go into one pool, so cross-system pairs and duplicates inside one system are
-found by the same rules. Candidate pairs come from blocks (records sharing every key of a rule); a pair
-that an earlier rule already produced is skipped by comparing that rule's key codes, so no global pair
-set is ever held and memory stays flat. Pairs are scored in chunks with numpy and
-``rapidfuzz.process.cpdist``; only pairs at or above the low threshold are kept.
+1. The model: the given one when it fits the settings, else one learnt from these records
+   (``mdm.match.training``).
+2. Candidate pairs from the deterministic rules and the blocking rules (``mdm.match.blocking``: no
+   block skipped), scored in chunks (``mdm.match.scoring``); pairs at or above the low threshold are
+   kept, and every pair of a deterministic rule.
+3. Constraints on the kept pairs: a pair breaking a cannot-link constraint is dropped (never linked,
+   never asked); one breaking a review constraint can at most go to review.
+4. Clustering, strongest pair first, over union-find that respects the constraints: the xref and
+   steward-approved pairs first, then auto links. A link does not join two clusters when the result
+   would hold records breaking a constraint, two different existing golden records, or two records of
+   one system whose own pair scores below the low threshold: that link (the weakest of the chain) goes
+   to review instead. A record that auto-matches two records which must stay apart, with about the same
+   strength, is ambiguous: both links go to review.
 
-Clustering is union-find over, in this order: the xref (records already linked to one golden record),
-steward-approved pairs, deterministic links, then fuzzy auto links by falling score. A link that would
-join two different existing golden records is sent to review instead; a pair the steward rejected (or
-decided to keep as a new record) stays apart until either record's values hash changes.
+Fuzzy pairs at or above the auto threshold (``high``, raised when needed so that the model's own
+estimate of the auto links' precision reaches ``target_precision``) link automatically; pairs between
+``low`` and it go to the review queue; the rest become new golden records. A deterministic rule's pair
+(same VAT id, the SAP number in the CRM) links unless its other fields contradict it (a score below
+``low``: then it goes to review). A pair a steward rejected (or kept as new) stays apart until either
+record's values hash changes.
 """
 
 from __future__ import annotations
 
+import gc
+import math
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
-from rapidfuzz import distance, fuzz, process
 
-from mdm.match.config import Comparison, Feature, KeyRule, MatchConfig
+from mdm.match.blocking import CandidatePairs, candidate_pairs
+from mdm.match.config import KeyRule, MatchConfig
+from mdm.match.constraints import Constraints
+from mdm.match.model import MatchModel
+from mdm.match.pool import CanonicalLike, Pool, RecordRef
+from mdm.match.scoring import EPSILON, Scorer, probabilities
+from mdm.match.training import train
 
-RecordRef = tuple[str, str]  # (system, source_key)
 PairKey = tuple[RecordRef, RecordRef]  # ordered: left < right
 Band = Literal["auto", "review"]
 
 KEEP_APART = frozenset({"rejected", "new"})  # steward statuses that keep a pair apart
 PAIR_CHUNK = 250_000  # candidate pairs scored per numpy batch
+# Two auto matches of one record to records that must stay apart, closer than this (log2 odds), are
+# ambiguous: 2**6 = 64 times more likely is needed to prefer one.
+AMBIGUITY_MARGIN = 6.0
 
-_SIMILARITY = {
-    "jaro_winkler": (distance.JaroWinkler.normalized_similarity, 1.0),
-    "jaro": (distance.Jaro.normalized_similarity, 1.0),
-    "levenshtein": (distance.Levenshtein.normalized_similarity, 1.0),
-    "ratio": (fuzz.ratio, 100.0),
-    "token_set_ratio": (fuzz.token_set_ratio, 100.0),
-    "token_sort_ratio": (fuzz.token_sort_ratio, 100.0),
-    "partial_ratio": (fuzz.partial_ratio, 100.0),
-}
-_EPSILON = 1e-6  # cpdist answers in float32; 0.95 must still pass a 0.95 threshold
-
-
-class CanonicalLike(Protocol):
-    """What the engine needs of a record: a MatchRecord, a CanonicalRecord row, or anything alike."""
-
-    system: str
-    source_key: str
-    values: dict[str, Any]
-    values_hash: str
+__all__ = [
+    "Band",
+    "CanonicalLike",
+    "Cluster",
+    "Decision",
+    "MatchRecord",
+    "MatchResult",
+    "PairKey",
+    "PreviousDecision",
+    "RecordRef",
+    "explain",
+    "learn_model",
+    "match_records",
+    "pair_key",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +123,8 @@ class MatchResult:
     clusters: list[Cluster]
     decisions: list[Decision]
     stats: dict[str, Any] = field(default_factory=dict)
+    model: MatchModel | None = None
+    trained: bool = False  # the model was learnt in this run (not yet stored)
 
     def linked_pairs(self) -> Iterator[PairKey]:
         """Every pair of records that ended in the same cluster (ordered left < right)."""
@@ -126,248 +143,109 @@ def pair_key(a: RecordRef, b: RecordRef) -> PairKey:
     return (a, b) if a <= b else (b, a)
 
 
-# --- the record pool -----------------------------------------------------------------------------------
-
-
-class _Pool:
-    """Records as arrays: system codes, values hashes, feature values and key codes, built once."""
-
-    def __init__(self, records: Iterable[CanonicalLike], xref: Mapping[RecordRef, str]):
-        self.refs: list[RecordRef] = []
-        self.values: list[dict[str, Any]] = []
-        self.hashes: list[str] = []
-        seen: set[RecordRef] = set()
-        for record in records:
-            ref = (record.system, record.source_key)
-            if ref in seen:
-                raise ValueError(f"record {ref} given twice")
-            seen.add(ref)
-            self.refs.append(ref)
-            self.values.append(record.values)
-            self.hashes.append(record.values_hash)
-        self.index = {ref: i for i, ref in enumerate(self.refs)}
-        self.systems = sorted({ref[0] for ref in self.refs})
-        self.system_code = np.fromiter(
-            (self.systems.index(ref[0]) for ref in self.refs), dtype=np.int16, count=len(self.refs)
-        )
-        golden = sorted({g for ref, g in xref.items() if ref in self.index})
-        golden_code = {g: i for i, g in enumerate(golden)}
-        self.golden_ids = golden
-        self.golden = np.full(len(self.refs), -1, dtype=np.int64)
-        for ref, g in xref.items():
-            i = self.index.get(ref)
-            if i is not None:
-                self.golden[i] = golden_code[g]
-        self._features: dict[Feature, list[str | None]] = {}
-        self._rule_codes: dict[str, np.ndarray] = {}
-
-    def __len__(self) -> int:
-        return len(self.refs)
-
-    def feature(self, feature: Feature) -> list[str | None]:
-        """The feature's value for every record, computed once; repeated inputs are transformed once."""
-        if feature not in self._features:
-            if feature.transform == "name_first_token":  # derived from name_core, which is kept anyway
-                core = self.feature(Feature(feature.fields, "name_core"))
-                column = [c.split(" ", 1)[0] if c else None for c in core]
-                if feature.prefix:
-                    column = [c[: feature.prefix] if c else None for c in column]
-            else:
-                seen: dict[tuple[Any, ...], str | None] = {}
-                column = []
-                for values in self.values:
-                    inputs = tuple(values.get(f) for f in feature.fields)
-                    if inputs not in seen:
-                        seen[inputs] = feature.of(values)
-                    column.append(seen[inputs])
-            self._features[feature] = column
-        return self._features[feature]
-
-    def rule_codes(self, rule: KeyRule) -> np.ndarray:
-        """One integer per record for the rule's composite key; -1 when any key part is missing."""
-        if rule.name not in self._rule_codes:
-            columns = [self.feature(k) for k in rule.keys]
-            codes: dict[tuple[str, ...], int] = {}
-            out = np.full(len(self), -1, dtype=np.int64)
-            for i, parts in enumerate(zip(*columns, strict=True)):
-                if any(p is None for p in parts):
-                    continue
-                out[i] = codes.setdefault(parts, len(codes))
-            self._rule_codes[rule.name] = out
-        return self._rule_codes[rule.name]
-
-    def system_ok(self, rule: KeyRule, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        if rule.systems is None:
-            return np.ones(len(a), dtype=bool)
-        first, second = (self.systems.index(s) if s in self.systems else -99 for s in rule.systems)
-        sa, sb = self.system_code[a], self.system_code[b]
-        return ((sa == first) & (sb == second)) | ((sa == second) & (sb == first))
-
-
-# --- candidate pairs -----------------------------------------------------------------------------------
-
-
-def _block_pairs(codes: np.ndarray, max_block: int, chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """All pairs (i < j) of records sharing a code, in chunks; blocks above ``max_block`` are skipped."""
-    present = np.flatnonzero(codes >= 0)
-    if len(present) < 2:
-        return
-    order = present[np.argsort(codes[present], kind="stable")]
-    sorted_codes = codes[order]
-    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    ends = np.r_[starts[1:], len(order)]
-    sizes = ends - starts
-    keep = (sizes >= 2) & (sizes <= max_block)
-    lefts: list[np.ndarray] = []
-    rights: list[np.ndarray] = []
-    pending = 0
-    triu: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for start, end in zip(starts[keep].tolist(), ends[keep].tolist(), strict=True):
-        members = np.sort(order[start:end])
-        n = end - start
-        if n not in triu:
-            triu[n] = np.triu_indices(n, 1)
-        i, j = triu[n]
-        lefts.append(members[i])
-        rights.append(members[j])
-        pending += len(i)
-        if pending >= chunk:
-            yield np.concatenate(lefts), np.concatenate(rights)
-            lefts, rights, pending = [], [], 0
-    if lefts:
-        yield np.concatenate(lefts), np.concatenate(rights)
-
-
-def _candidate_pairs(
-    pool: _Pool, rules: list[KeyRule], max_block: int, chunk: int, stats: dict[str, Any]
-) -> Iterator[tuple[KeyRule, np.ndarray, np.ndarray]]:
-    """Pairs of each rule in order, without pairs an earlier rule produced or the xref already links."""
-    for position, rule in enumerate(rules):
-        codes = pool.rule_codes(rule)
-        count = 0
-        for a, b in _block_pairs(codes, max_block, chunk):
-            keep = pool.system_ok(rule, a, b)
-            keep &= ~((pool.golden[a] == pool.golden[b]) & (pool.golden[a] >= 0))
-            for earlier in rules[:position]:
-                earlier_codes = pool.rule_codes(earlier)
-                covered = (earlier_codes[a] == earlier_codes[b]) & (earlier_codes[a] >= 0)
-                keep &= ~(covered & pool.system_ok(earlier, a, b))
-            a, b = a[keep], b[keep]
-            count += len(a)
-            if len(a):
-                yield rule, a, b
-        stats.setdefault("candidate_pairs", {})[rule.name] = count
-
-
-# --- scoring -------------------------------------------------------------------------------------------
-
-
-class _Scorer:
-    """Vectorised comparison levels: per pair, the level each comparison hits and the summed weight."""
-
-    def __init__(self, pool: _Pool, config: MatchConfig):
-        self.config = config
-        self.columns: list[np.ndarray] = []
-        self.codes: list[np.ndarray] = []
-        self.weights: list[np.ndarray] = []
-        for comparison in config.comparisons:
-            values = [None if v in comparison.ignore else v for v in pool.feature(comparison.feature)]
-            column = np.array(["" if v is None else v for v in values], dtype=object)
-            lookup: dict[str, int] = {}
-            codes = np.fromiter(
-                (-1 if v is None else lookup.setdefault(v, len(lookup)) for v in values),
-                dtype=np.int64,
-                count=len(values),
-            )
-            self.columns.append(column)
-            self.codes.append(codes)
-            self.weights.append(np.array([level.weight for level in comparison.levels], dtype=np.float64))
-
-    def levels(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Level index hit by each pair for each comparison: shape (pairs, comparisons)."""
-        out = np.empty((len(a), len(self.config.comparisons)), dtype=np.int8)
-        for k, comparison in enumerate(self.config.comparisons):
-            out[:, k] = self._levels_of(comparison, self.columns[k], self.codes[k], a, b)
-        return out
-
-    @staticmethod
-    def _levels_of(
-        comparison: Comparison, column: np.ndarray, codes: np.ndarray, a: np.ndarray, b: np.ndarray
-    ) -> np.ndarray:
-        hit = np.full(len(a), -1, dtype=np.int8)
-        ca, cb = codes[a], codes[b]
-        for index, level in enumerate(comparison.levels):
-            open_rows = np.flatnonzero(hit < 0)
-            if not len(open_rows):
-                break
-            if level.kind == "null":
-                cond = (ca[open_rows] < 0) | (cb[open_rows] < 0)
-            elif level.kind == "exact":
-                cond = (ca[open_rows] == cb[open_rows]) & (ca[open_rows] >= 0)
-            elif level.kind == "else":
-                cond = np.ones(len(open_rows), dtype=bool)
-            else:
-                scorer, scale = _SIMILARITY[level.kind]
-                similarity = process.cpdist(
-                    column[a[open_rows]], column[b[open_rows]], scorer=scorer, workers=-1
-                )
-                cond = similarity / scale >= (level.threshold or 0.0) - _EPSILON
-            hit[open_rows[cond]] = index
-        return hit
-
-    def total_weight(self, levels: np.ndarray) -> np.ndarray:
-        total = np.zeros(len(levels), dtype=np.float64)
-        for k, weights in enumerate(self.weights):
-            total += weights[levels[:, k]]
-        return total
-
-    def probability(self, total_weight: np.ndarray) -> np.ndarray:
-        exponent = np.clip(self.config.prior_weight + total_weight, -60, 60)
-        return 1.0 / (1.0 + np.power(2.0, -exponent))
-
-    def evidence(self, pool: _Pool, i: int, j: int, levels: np.ndarray) -> dict[str, Any]:
-        items = []
-        total = 0.0
-        for k, comparison in enumerate(self.config.comparisons):
-            level = comparison.levels[int(levels[k])]
-            weight = float(self.weights[k][int(levels[k])])
-            total += weight
-            left, right = self.columns[k][i], self.columns[k][j]
-            items.append(
-                {
-                    "comparison": comparison.name,
-                    "level": level.label,
-                    "left": left or None,
-                    "right": right or None,
-                    "weight": round(weight, 3),
-                }
-            )
-        return {
-            "comparisons": items,
-            "prior_weight": round(self.config.prior_weight, 3),
-            "total_weight": round(total, 3),
-            "probability": round(float(self.config.probability(total)), 6),
-        }
-
-
-# --- links and clusters --------------------------------------------------------------------------------
+# --- scored pairs --------------------------------------------------------------------------------------
 
 
 @dataclass
-class _Link:
-    a: int
-    b: int
-    score: float
-    rule: str
-    deterministic: bool
+class _Links:
+    """Kept pairs as arrays (a < b by pool index)."""
+
+    a: np.ndarray
+    b: np.ndarray
+    score: np.ndarray
+    log_odds: np.ndarray
+    rule: np.ndarray  # index into the rule list
+    deterministic: np.ndarray
     levels: np.ndarray
-    keys: dict[str, Any] | None = None
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def take(self, rows: np.ndarray) -> _Links:
+        return _Links(
+            *(
+                getattr(self, f)[rows]
+                for f in ("a", "b", "score", "log_odds", "rule", "deterministic", "levels")
+            )
+        )
 
 
-class _UnionFind:
-    def __init__(self, size: int, golden: np.ndarray):
-        self.parent = list(range(size))
-        self.golden: dict[int, set[int]] = {i: {int(g)} for i, g in enumerate(golden.tolist()) if g >= 0}
+def _scored_links(
+    scorer: Scorer, config: MatchConfig, pairs: CandidatePairs, stats: dict[str, Any]
+) -> _Links:
+    """The candidate pairs worth keeping: at or above the low threshold, or found by a deterministic rule.
+
+    A pair whose exact and null levels already rule out the low threshold, whatever its similarities,
+    is never given them (most candidate pairs are plainly different companies).
+    """
+    stats["candidate_pairs"] = {name: rule_stats.pairs for name, rule_stats in pairs.stats.items()}
+    stats["blocking"] = {name: rule_stats.as_dict() for name, rule_stats in pairs.stats.items()}
+    deterministic = pairs.is_deterministic
+    stats["scored_pairs"] = int((~deterministic).sum())
+    low = config.low - EPSILON
+    threshold = math.log2(low / (1 - low)) if 0 < low < 1 else (-math.inf if low <= 0 else math.inf)
+    parts: list[_Links] = []
+    similar = 0
+    for start in range(0, len(pairs), PAIR_CHUNK):
+        part = slice(start, start + PAIR_CHUNK)
+        a, b, rule, det = pairs.a[part], pairs.b[part], pairs.rule[part], deterministic[part]
+        rows = np.flatnonzero(det | scorer.keep_above(a, b, threshold))
+        similar += len(rows)
+        a, b, rule, det = a[rows], b[rows], rule[rows], det[rows]
+        levels = scorer.levels(a, b)
+        log_odds = scorer.log2_odds(levels, a)
+        score = probabilities(log_odds)
+        keep = np.flatnonzero(det | (score >= low))
+        parts.append(
+            _Links(a[keep], b[keep], score[keep], log_odds[keep], rule[keep], det[keep], levels[keep])
+        )
+    stats["fully_compared_pairs"] = similar
+    if not parts:
+        return _Links(
+            *(np.zeros(0, dtype=t) for t in (np.int64, np.int64, np.float64, np.float64, np.int16, bool)),
+            np.zeros((0, len(config.comparisons)), dtype=np.int8),
+        )
+    return _Links(*(np.concatenate([getattr(p, f) for p in parts]) for f in _Links.__dataclass_fields__))
+
+
+def _auto_threshold(score: np.ndarray, high: float, target: float) -> tuple[float, float | None]:
+    """The lowest threshold >= high whose links' mean probability (expected precision) is >= target."""
+    above = np.sort(score[score >= high - EPSILON])[::-1]
+    if not len(above):
+        return high, None
+    precision = np.cumsum(above) / np.arange(1, len(above) + 1)
+    ok = np.flatnonzero(precision >= target)
+    if not len(ok):
+        return 1.0, float(precision[0])
+    last = int(ok[-1])
+    return max(high, float(above[last])), float(precision[last])
+
+
+# --- clusters ------------------------------------------------------------------------------------------
+
+
+class _Clusters:
+    """Union-find with per-cluster members, golden ids and constraint values."""
+
+    def __init__(self, pool: Pool, constraints: list[Constraints]):
+        self.parent = list(range(len(pool)))
+        self.golden: dict[int, set[int]] = {i: {int(g)} for i, g in enumerate(pool.golden.tolist()) if g >= 0}
+        self.members: dict[int, list[int]] = {}
+        self.constraints = constraints
+        # Per constraint group, root -> the constraint values its cluster holds, worked out when first
+        # asked for (most clusters are never asked: two single records were checked as a pair).
+        self.state: list[dict[int, Any]] = [{} for _ in constraints]
+
+    def state_of(self, g: int, root: int) -> Any:
+        states = self.state[g]
+        if root not in states:
+            group = self.constraints[g]
+            value = None
+            if group:
+                for member in self.of(root):
+                    value = group.merged(value, group.state(member))
+            states[root] = value
+        return states[root]
 
     def find(self, i: int) -> int:
         root = i
@@ -377,23 +255,462 @@ class _UnionFind:
             self.parent[i], i = root, self.parent[i]
         return root
 
-    def conflict(self, a: int, b: int) -> tuple[set[int], set[int]] | None:
-        """The two golden-id sets a union of a and b would join, if they differ and both exist."""
-        ra, rb = self.find(a), self.find(b)
+    def of(self, root: int) -> list[int]:
+        return self.members.get(root, [root])
+
+    def golden_conflict(self, ra: int, rb: int) -> set[int] | None:
         ga, gb = self.golden.get(ra), self.golden.get(rb)
-        if ra != rb and ga and gb and ga != gb:
-            return ga, gb
+        if ga and gb and ga != gb:
+            return ga | gb
         return None
 
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
+    def constraint_conflict(self, ra: int, rb: int) -> tuple[int, int, Any, Any] | None:
+        """(group, constraint, value, value) joining the two clusters would break, or None.
+
+        Two single records need no look: their pair was checked (and dropped or capped) already."""
+        if ra not in self.members and rb not in self.members:
+            return None
+        for g, group in enumerate(self.constraints):
+            if not group:
+                continue
+            found = group.cluster_conflict(self.state_of(g, ra), self.state_of(g, rb))
+            if found:
+                return (g, *found)
+        return None
+
+    def union(self, ra: int, rb: int) -> int:
         if ra == rb:
-            return
+            return ra
         if rb < ra:
             ra, rb = rb, ra
         self.parent[rb] = ra
+        members = self.members
+        members[ra] = members.get(ra, [ra]) + (members.pop(rb, None) or [rb])
         if rb in self.golden:
             self.golden.setdefault(ra, set()).update(self.golden.pop(rb))
+        for states in self.state:  # worked out again from the members when next asked for
+            states.pop(ra, None)
+            states.pop(rb, None)
+        return ra
+
+
+class _Clustering:
+    def __init__(
+        self,
+        pool: Pool,
+        config: MatchConfig,
+        scorer: Scorer,
+        cannot_link: Constraints,
+        review_when: Constraints,
+        previous: Mapping[PairKey, PreviousDecision],
+        stats: dict[str, Any],
+    ):
+        self.pool = pool
+        self.config = config
+        self.scorer = scorer
+        self.cannot_link = cannot_link
+        self.review_when = review_when
+        self.previous = previous
+        self.stats = stats
+        self.rules = [*config.deterministic, *config.blocking]
+        self.uf = _Clusters(pool, [cannot_link, review_when])
+        self._pair_scores: dict[tuple[int, int], float] = {}
+        self._rows: tuple[Any, ...] | None = None
+        self._keys: dict[str, list[tuple[str, list[str | None]]]] = {}
+
+    def _rule_keys(self, rule: KeyRule) -> list[tuple[str, list[str | None]]]:
+        if rule.name not in self._keys:
+            self._keys[rule.name] = [("+".join(k.fields), self.pool.feature(k)) for k in rule.keys]
+        return self._keys[rule.name]
+
+    def pair_score(self, i: int, j: int) -> float:
+        key = (i, j) if i < j else (j, i)
+        if key not in self._pair_scores:
+            self.score_pairs([key])
+        return self._pair_scores[key]
+
+    def score_pairs(self, pairs: list[tuple[int, int]]) -> None:
+        """Score pairs not scored yet, all at once (a < b)."""
+        missing = [p for p in dict.fromkeys(pairs) if p not in self._pair_scores]
+        if missing:
+            a = np.array([p[0] for p in missing])
+            b = np.array([p[1] for p in missing])
+            self._pair_scores.update(zip(missing, self.scorer.score(a, b).tolist(), strict=True))
+
+    def same_system_break(self, ra: int, rb: int) -> tuple[int, int, float] | None:
+        """Two records of one system, one in each cluster, whose own pair scores below low."""
+        if ra not in self.uf.members and rb not in self.uf.members:
+            return None  # two single records: their own pair is the link being made
+        xs, ys = self.uf.of(ra), self.uf.of(rb)
+        codes = self.pool.system_code
+        pairs = [(x, y) for x in xs for y in ys if codes[x] == codes[y]]
+        if not pairs:
+            return None
+        self.score_pairs([(min(x, y), max(x, y)) for x, y in pairs])
+        for x, y in pairs:
+            s = self._pair_scores[(min(x, y), max(x, y))]
+            if s < self.config.low - EPSILON:
+                return x, y, s
+        return None
+
+    def ambiguous(self, links: _Links, eligible: np.ndarray) -> dict[int, str]:
+        """Row -> note, for auto links of a record that auto-matches records which must stay apart.
+
+        Two such links closer than ``AMBIGUITY_MARGIN`` (log2 odds) are both ambiguous; when the
+        record's strongest link is ambiguous, so is every link of it to a record in such a conflict.
+        """
+        rows_all = np.flatnonzero(eligible)
+        ends = np.concatenate([links.a[rows_all], links.b[rows_all]])
+        end_rows = np.concatenate([rows_all, rows_all])
+        unique, counts = np.unique(ends, return_counts=True)
+        busy = np.isin(ends, unique[counts >= 2])  # only records with two or more auto links
+        by_end: dict[int, list[int]] = {}
+        for end, row in zip(ends[busy].tolist(), end_rows[busy].tolist(), strict=True):
+            by_end.setdefault(end, []).append(row)
+        notes: dict[int, str] = {}
+        refs = self.pool.refs
+        codes = self.pool.system_code
+        left, right = links.a.tolist(), links.b.tolist()
+        partners_of = {
+            end: [right[r] if left[r] == end else left[r] for r in rows] for end, rows in by_end.items()
+        }
+        # Every pair of partners of one record, checked at once: (end, x, y) -> why they stay apart.
+        triples = [
+            (end, x, y)
+            for end, partners in partners_of.items()
+            for x in range(len(partners))
+            for y in range(x + 1, len(partners))
+        ]
+        if not triples:
+            return notes
+        p = np.array([partners_of[end][x] for end, x, _ in triples])
+        q = np.array([partners_of[end][y] for end, _, y in triples])
+        lo, hi = np.minimum(p, q), np.maximum(p, q)
+        reasons: list[str | None] = [None] * len(triples)
+        grouped = self.uf.members
+        for group in (self.cannot_link, self.review_when):
+            if not group:
+                continue
+            broken = group.pair_conflicts(lo, hi)
+            for t in np.flatnonzero(broken >= 0).tolist():
+                if reasons[t] is not None:
+                    continue
+                end, pp, qq = triples[t][0], int(p[t]), int(q[t])
+                k = int(broken[t])
+                if group.constraints[k].kind == "reference" or grouped:
+                    reasons[t] = self._apart(end, pp, qq)  # owners and claims: as clusters, not pairs
+                else:
+                    reasons[t] = group.describe(k, pp, qq)
+        if grouped:  # records already in clusters (the xref): constraints as clusters too
+            for t, (end, _x, _y) in enumerate(triples):
+                if reasons[t] is None and ({end, int(p[t]), int(q[t])} & grouped.keys()):
+                    reasons[t] = self._apart(end, int(p[t]), int(q[t]))
+        same = np.flatnonzero((codes[p] == codes[q]) & np.array([r is None for r in reasons]))
+        if len(same):
+            self.score_pairs(list(zip(lo[same].tolist(), hi[same].tolist(), strict=True)))
+            for t in same.tolist():
+                score = self._pair_scores[(int(lo[t]), int(hi[t]))]
+                if score < self.config.low - EPSILON:
+                    reasons[t] = f"their own pair scores {score:.3f}"
+        conflicts_of: dict[int, list[tuple[int, int, str]]] = {}
+        for (end, x, y), reason in zip(triples, reasons, strict=True):
+            if reason is not None:
+                conflicts_of.setdefault(end, []).append((x, y, reason))
+        for end, conflicts in conflicts_of.items():
+            rows = by_end[end]
+            partners = partners_of[end]
+            odds = [float(links.log_odds[r]) for r in rows]
+            marked: dict[int, tuple[int, str]] = {}
+            for x, y, reason in conflicts:
+                if abs(odds[x] - odds[y]) < AMBIGUITY_MARGIN:
+                    marked.setdefault(x, (y, reason))
+                    marked.setdefault(y, (x, reason))
+            best = max(range(len(rows)), key=lambda k: odds[k])
+            if best in marked:
+                for x, y, reason in conflicts:
+                    marked.setdefault(x, (y, reason))
+                    marked.setdefault(y, (x, reason))
+            for x, (y, reason) in marked.items():
+                notes[rows[x]] = (
+                    f"ambiguous: {refs[end][0]}:{refs[end][1]} also matches {refs[partners[y]][0]}:"
+                    f"{refs[partners[y]][1]} about as well, and those two stay apart ({reason})"
+                )
+        return notes
+
+    def _apart(self, end: int, p: int, q: int) -> str | None:
+        """Why a cluster of ``end`` and ``p`` could not take ``q`` (constraints, or a weak own pair)."""
+        uf = self.uf
+        for g, group in enumerate((self.cannot_link, self.review_when)):
+            if not group:
+                continue
+            found = group.cluster_conflict(
+                group.merged(uf.state_of(g, uf.find(end)), uf.state_of(g, uf.find(p))),
+                uf.state_of(g, uf.find(q)),
+            )
+            if found:
+                k, x, y = found
+                return f"{group.name(k)}: {group.show(k, x)} / {group.show(k, y)}"
+        codes = self.pool.system_code
+        if codes[p] == codes[q] and self.pair_score(p, q) < self.config.low - EPSILON:
+            return f"their own pair scores {self.pair_score(p, q):.3f}"
+        return None
+
+    def run(self, links: _Links) -> MatchResult:
+        pool, config, uf, stats = self.pool, self.config, self.uf, self.stats
+        first_of_golden: dict[int, int] = {}
+        for i, g in enumerate(pool.golden.tolist()):  # the xref: records of one golden record stay together
+            if g >= 0:
+                uf.union(uf.find(first_of_golden.setdefault(g, i)), uf.find(i))
+        approved = 0
+        for (left, right), decision in self.previous.items():  # steward-approved pairs are linked
+            if decision.status == "approved" and left in pool.index and right in pool.index:
+                uf.union(uf.find(pool.index[left]), uf.find(pool.index[right]))
+                approved += 1
+        stats["approved_links"] = approved
+
+        self._pair_scores.update(
+            zip(zip(links.a.tolist(), links.b.tolist(), strict=True), links.score.tolist(), strict=True)
+        )
+        never = self.cannot_link.pair_conflicts(links.a, links.b) if self.cannot_link else None
+        capped = self.review_when.pair_conflicts(links.a, links.b) if self.review_when else None
+        if never is not None:
+            stats["cannot_link_pairs"] = int((never >= 0).sum())
+            keep = never < 0
+            links = links.take(np.flatnonzero(keep))
+            capped = capped[keep] if capped is not None else None
+        auto_threshold, expected = _auto_threshold(
+            links.score[~links.deterministic], config.high, config.target_precision
+        )
+        stats["auto_threshold"] = round(auto_threshold, 6)
+        # A deterministic rule's pair (same VAT id, the SAP number in the CRM) links unless its other
+        # fields contradict it (a score below low): then a steward decides. A fuzzy pair links at the
+        # auto threshold.
+        eligible = np.where(
+            links.deterministic, links.score >= config.low - EPSILON, links.score >= auto_threshold - EPSILON
+        )
+        if capped is not None:
+            eligible &= capped < 0
+            stats["review_capped_pairs"] = int((capped >= 0).sum())
+        notes = self.ambiguous(links, eligible)
+        stats["ambiguous_links"] = len(notes)
+
+        decisions: list[Decision] = []
+        # A link whose two records take part in no other link, are on their own and carry at most one
+        # golden id between them cannot meet any conflict: link it without the checks below.
+        ends = np.bincount(np.concatenate([links.a, links.b]), minlength=len(pool))
+        alone = eligible & (ends[links.a] == 1) & (ends[links.b] == 1)
+        alone &= (pool.golden[links.a] < 0) | (pool.golden[links.b] < 0)
+        if uf.members:
+            grouped = np.zeros(len(pool), dtype=bool)
+            grouped[[m for members in uf.members.values() for m in members]] = True
+            alone &= ~grouped[links.a] & ~grouped[links.b]
+        if self.previous:
+            alone &= ~np.fromiter(
+                (
+                    pair_key(pool.refs[i], pool.refs[j]) in self.previous
+                    for i, j in zip(links.a.tolist(), links.b.tolist(), strict=True)
+                ),
+                dtype=bool,
+                count=len(links),
+            )
+        parent, members = uf.parent, uf.members
+        for row in np.flatnonzero(alone).tolist():
+            i, j = int(links.a[row]), int(links.b[row])  # two single records (i < j): j joins i
+            parent[j] = i
+            members[i] = [i, j]
+            if j in uf.golden:
+                uf.golden[i] = uf.golden.pop(j)
+            decisions.append(self._decision(links, row, "auto", "auto_linked", None))
+        stats["links_without_neighbours"] = int(alone.sum())
+
+        order = np.lexsort((links.b, links.a, ~links.deterministic, -links.score))
+        order = order[~alone[order]]
+        reviews: list[tuple[int, str | None]] = []
+        kept_apart = chain_breaks = same_system = 0
+        refs = pool.refs
+        for row in order.tolist():
+            i, j = int(links.a[row]), int(links.b[row])
+            left, right = pair_key(refs[i], refs[j])
+            li, ri = pool.index[left], pool.index[right]
+            before = self.previous.get((left, right)) if self.previous else None
+            if before is not None and before.status in KEEP_APART:
+                if before.left_hash == pool.hashes[li] and before.right_hash == pool.hashes[ri]:
+                    kept_apart += 1
+                    continue
+            if before is not None and before.status == "approved":
+                continue
+            if not eligible[row]:
+                note = None
+                if capped is not None and capped[row] >= 0:
+                    note = f"needs a steward: {self.review_when.describe(int(capped[row]), i, j)}"
+                reviews.append((row, note))
+                continue
+            if row in notes:
+                reviews.append((row, notes[row]))
+                continue
+            ra, rb = uf.find(i), uf.find(j)
+            if ra == rb:
+                decisions.append(self._decision(links, row, "auto", "auto_linked", None))
+                continue
+            golden = uf.golden_conflict(ra, rb)
+            if golden:
+                names = sorted(pool.golden_ids[g] for g in golden)
+                reviews.append((row, f"would join golden records {', '.join(names)}"))
+                continue
+            conflict = uf.constraint_conflict(ra, rb)
+            if conflict:
+                group, k, x, y = conflict
+                constraint = (self.cannot_link, self.review_when)[group].constraints[k]
+                chain_breaks += 1
+                shown = (self.cannot_link, self.review_when)[group]
+                reviews.append(
+                    (
+                        row,
+                        f"would put records with {constraint.name} in one cluster "
+                        f"({shown.show(k, x)} / {shown.show(k, y)})",
+                    )
+                )
+                continue
+            broken = self.same_system_break(ra, rb)
+            if broken:
+                x, y, s = broken
+                same_system += 1
+                reviews.append(
+                    (
+                        row,
+                        f"would join {refs[x][0]}:{refs[x][1]} and {refs[y][0]}:{refs[y][1]}, whose own pair "
+                        f"scores {s:.3f}",
+                    )
+                )
+                continue
+            uf.union(ra, rb)
+            decisions.append(self._decision(links, row, "auto", "auto_linked", None))
+        stats["kept_apart"] = kept_apart
+        stats["chain_breaks"] = chain_breaks
+        stats["same_system_breaks"] = same_system
+        settled = 0
+        for row, note in reviews:
+            if note is None and uf.find(int(links.a[row])) == uf.find(int(links.b[row])):
+                settled += 1  # linked anyway through other records: nothing left for a steward to decide
+                continue
+            decisions.append(self._decision(links, row, "review", "review", note))
+        stats["review_settled_by_other_links"] = settled
+
+        clusters = []
+        refs, golden_ids = pool.refs, pool.golden_ids
+        for root, members in uf.members.items():
+            golden = sorted(golden_ids[g] for g in uf.golden.get(root, ()))
+            clusters.append(Cluster(tuple(sorted(refs[i] for i in members)), tuple(golden)))
+        for i in range(len(pool)):
+            if uf.parent[i] == i and i not in uf.members:  # on its own
+                clusters.append(Cluster((refs[i],), tuple(golden_ids[g] for g in uf.golden.get(i, ()))))
+        clusters.sort(key=lambda c: c.members[0])
+        auto = [d for d in decisions if d.band == "auto"]
+        stats["auto_links"] = len(auto)
+        stats["review"] = sum(1 for d in decisions if d.band == "review")
+        stats["clusters"] = len(clusters)
+        stats["multi_record_clusters"] = sum(1 for c in clusters if len(c.members) > 1)
+        if auto:
+            stats["estimated_precision"] = round(float(np.mean([d.score for d in auto])), 6)
+        stats["expected_matches_kept"] = round(float(links.score.sum()), 1)
+        if expected is not None:
+            stats["estimated_precision_at_threshold"] = round(expected, 6)
+        return MatchResult(clusters=clusters, decisions=decisions)
+
+    def _decision(self, links: _Links, row: int, band: Band, status: str, note: str | None) -> Decision:
+        if self._rows is None or self._rows[0] is not links:  # the links as plain lists, made once
+            weights = np.round(self.scorer.weight_matrix(links.levels, links.a), 3)
+            self._rows = (
+                links,
+                links.a.tolist(),
+                links.b.tolist(),
+                np.round(links.score, 6).tolist(),
+                links.rule.tolist(),
+                links.deterministic.tolist(),
+                links.levels.tolist(),
+                weights.tolist(),
+                weights.sum(axis=1).tolist(),
+            )
+        _, a, b, scores, rules, deterministic, levels, weights, totals = self._rows
+        pool = self.pool
+        i, j = a[row], b[row]
+        if pool.refs[j] < pool.refs[i]:
+            i, j = j, i
+        rule = self.rules[rules[row]]
+        model = self.scorer.model
+        assert model is not None
+        prior = model.prior_weight
+        evidence: dict[str, Any] = {
+            "model_version": model.version,
+            "levels": levels[row],
+            "weights": weights[row],
+            "prior_weight": round(prior, 3),
+            "total_weight": round(totals[row], 3),
+            "probability": scores[row],
+            "rule": rule.name if deterministic[row] else "fuzzy",
+        }
+        if deterministic[row]:
+            evidence["keys"] = {name: column[i] for name, column in self._rule_keys(rule)}
+        if note:
+            evidence["note"] = note
+        return Decision(
+            left=pool.refs[i],
+            right=pool.refs[j],
+            score=scores[row],
+            band=band,
+            rule=evidence["rule"],
+            status=status,
+            evidence=evidence,
+            left_hash=pool.hashes[i],
+            right_hash=pool.hashes[j],
+        )
+
+
+def learn_model(
+    records: Iterable[CanonicalLike],
+    config: MatchConfig,
+    xref: Mapping[RecordRef, str] | None = None,
+    exclude_from_training: Iterable[RecordRef] = (),
+) -> MatchModel:
+    """A model learnt from ``records`` under ``config`` (``mdm.match.training``), not yet stored."""
+    pool = Pool(records, xref or {}, exclude_from_training)
+    return train(
+        pool,
+        Scorer(pool, config),
+        config,
+        Constraints(pool, config.cannot_link, "never"),
+        Constraints(pool, config.review_when, "review"),
+    )
+
+
+def explain(
+    records: Iterable[CanonicalLike], config: MatchConfig, model: MatchModel, pairs: Iterable[PairKey]
+) -> dict[PairKey, dict[str, Any]]:
+    """The evidence for arbitrary pairs of ``records`` under ``model``, as a decision would carry it, with
+    the constraints each pair breaks (``constraints``). Pairs naming an unknown record are left out."""
+    pool = Pool(records, {})
+    scorer = Scorer(pool, config)
+    scorer.use(model)
+    groups = [Constraints(pool, config.cannot_link, "never"), Constraints(pool, config.review_when, "review")]
+    known = [(x, y) for x, y in pairs if x in pool.index and y in pool.index]
+    if not known:
+        return {}
+    a = np.array([pool.index[x] for x, _ in known])
+    b = np.array([pool.index[y] for _, y in known])
+    levels = scorer.levels(a, b)
+    out = {}
+    weights = np.round(scorer.weight_matrix(levels, a), 3)
+    for row, pair in enumerate(known):
+        evidence = scorer.evidence(levels[row], weights[row])
+        broken = []
+        for group, label in zip(groups, ("never linked", "needs a steward"), strict=True):
+            if group:
+                k = int(group.pair_conflicts(a[row : row + 1], b[row : row + 1])[0])
+                if k >= 0:
+                    broken.append(f"{label}: {group.describe(k, int(a[row]), int(b[row]))}")
+        evidence["constraints"] = broken
+        out[pair] = evidence
+    return out
 
 
 def match_records(
@@ -402,131 +719,76 @@ def match_records(
     xref: Mapping[RecordRef, str] | None = None,
     previous: Mapping[PairKey, PreviousDecision] | None = None,
     chunk_size: int = PAIR_CHUNK,
+    model: MatchModel | None = None,
+    exclude_from_training: Iterable[RecordRef] = (),
+    keep_model: Callable[[MatchModel], None] | None = None,
+    prepared: Mapping[str, list[str | None]] | None = None,
 ) -> MatchResult:
     """Match canonical records of one entity (both systems together) into clusters, with decisions.
 
     ``xref`` maps (system, key) to the golden id a record is already linked to; ``previous`` holds the
-    stored decisions by pair (``pair_key`` orientation). This is also the function the benchmark calls.
+    stored decisions by pair (``pair_key`` orientation); ``model`` is used when it fits the settings,
+    else a model is learnt from these records (leaving out ``exclude_from_training``: SyncHub's own
+    copies) and handed to ``keep_model`` before it scores anything (the store gives it its version
+    there, which the evidence then names). ``prepared``: the records' match keys as columns
+    (``mdm.match.pool.prepare_keys``) when computed beforehand. This is also what the benchmarks call.
     """
+    # Hundreds of thousands of small objects are made and kept: the cyclic garbage collector would walk
+    # them again and again for nothing (the run makes no cycles worth collecting early).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _match(
+            records, config, xref, previous, chunk_size, model, exclude_from_training, keep_model, prepared
+        )
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _match(
+    records: Iterable[CanonicalLike],
+    config: MatchConfig,
+    xref: Mapping[RecordRef, str] | None,
+    previous: Mapping[PairKey, PreviousDecision] | None,
+    chunk_size: int,
+    model: MatchModel | None,
+    exclude_from_training: Iterable[RecordRef],
+    keep_model: Callable[[MatchModel], None] | None,
+    prepared: Mapping[str, list[str | None]] | None,
+) -> MatchResult:
     started = time.perf_counter()
     xref = xref or {}
     previous = previous or {}
-    pool = _Pool(records, xref)
+    pool = Pool(records, xref, exclude_from_training, prepared)
     stats: dict[str, Any] = {"records": len(pool)}
-    scorer = _Scorer(pool, config)
-    rules = [*config.deterministic, *config.blocking]
-    deterministic = {r.name for r in config.deterministic}
-    links: list[_Link] = []
-    scored = 0
-    for rule, a, b in _candidate_pairs(pool, rules, config.max_block_size, chunk_size, stats):
-        levels = scorer.levels(a, b)
-        probability = scorer.probability(scorer.total_weight(levels))
-        if rule.name in deterministic:
-            for row in range(len(a)):
-                i, j = int(a[row]), int(b[row])
-                keys = {"+".join(k.fields): pool.feature(k)[i] for k in rule.keys}
-                keys["fuzzy_probability"] = round(float(probability[row]), 6)
-                links.append(_Link(i, j, 1.0, rule.name, True, levels[row].copy(), keys))
-            continue
-        scored += len(a)
-        for row in np.flatnonzero(probability >= config.low - _EPSILON).tolist():
-            links.append(
-                _Link(int(a[row]), int(b[row]), float(probability[row]), "fuzzy", False, levels[row].copy())
-            )
-    stats["scored_pairs"] = scored
-    result = _cluster(pool, config, scorer, links, previous, stats)
+    scorer = Scorer(pool, config)
+    cannot_link = Constraints(pool, config.cannot_link, "never")
+    review_when = Constraints(pool, config.review_when, "review")
+    stats["feature_seconds"] = round(time.perf_counter() - started, 3)
+    clock = time.perf_counter()
+    pairs = candidate_pairs(pool, config, chunk_size)
+    stats["candidate_seconds"] = round(time.perf_counter() - clock, 3)
+    trained = False
+    if model is None or not model.fits(config):
+        clock = time.perf_counter()
+        model = train(pool, scorer, config, cannot_link, review_when, pairs)
+        trained = not config.fully_pinned
+        stats["training_seconds"] = round(time.perf_counter() - clock, 3)
+        if keep_model is not None:
+            keep_model(model)
+    scorer.use(model)
+    stats["model_version"] = model.version
+    stats["prior"] = model.prior
+    clock = time.perf_counter()
+    links = _scored_links(scorer, config, pairs, stats)
+    del pairs
+    stats["scoring_seconds"] = round(time.perf_counter() - clock, 3)
+    clock = time.perf_counter()
+    result = _Clustering(pool, config, scorer, cannot_link, review_when, previous, stats).run(links)
+    stats["clustering_seconds"] = round(time.perf_counter() - clock, 3)
     stats["seconds"] = round(time.perf_counter() - started, 3)
     result.stats = stats
+    result.model = model
+    result.trained = trained
     return result
-
-
-def _cluster(
-    pool: _Pool,
-    config: MatchConfig,
-    scorer: _Scorer,
-    links: list[_Link],
-    previous: Mapping[PairKey, PreviousDecision],
-    stats: dict[str, Any],
-) -> MatchResult:
-    uf = _UnionFind(len(pool), pool.golden)
-    first_of_golden: dict[int, int] = {}
-    for i, g in enumerate(pool.golden.tolist()):  # the xref: records of one golden record stay together
-        if g >= 0:
-            uf.union(first_of_golden.setdefault(g, i), i)
-    approved = 0
-    for (left, right), decision in previous.items():  # steward-approved pairs are linked
-        if decision.status == "approved" and left in pool.index and right in pool.index:
-            uf.union(pool.index[left], pool.index[right])
-            approved += 1
-    stats["approved_links"] = approved
-
-    links.sort(key=lambda link: (not link.deterministic, -link.score, link.a, link.b))
-    decisions: list[Decision] = []
-    reviews: list[tuple[_Link, str | None]] = []
-    kept_apart = 0
-    for link in links:
-        left, right = pair_key(pool.refs[link.a], pool.refs[link.b])
-        li, ri = pool.index[left], pool.index[right]
-        before = previous.get((left, right))
-        if before is not None and before.status in KEEP_APART:
-            if before.left_hash == pool.hashes[li] and before.right_hash == pool.hashes[ri]:
-                kept_apart += 1
-                continue
-        if before is not None and before.status == "approved":
-            continue
-        if link.score < config.high - _EPSILON:
-            reviews.append((link, None))
-            continue
-        conflict = uf.conflict(link.a, link.b)
-        if conflict:
-            names = sorted(pool.golden_ids[g] for g in conflict[0] | conflict[1])
-            reviews.append((link, f"would join golden records {', '.join(names)}"))
-            continue
-        uf.union(link.a, link.b)
-        decisions.append(_decision(pool, scorer, link, "auto", "auto_linked", None))
-    stats["kept_apart"] = kept_apart
-    settled = 0
-    for link, note in reviews:
-        if note is None and uf.find(link.a) == uf.find(link.b):
-            settled += 1  # linked anyway through other records: nothing left for a steward to decide
-            continue
-        decisions.append(_decision(pool, scorer, link, "review", "review", note))
-    stats["review_settled_by_other_links"] = settled
-
-    groups: dict[int, list[int]] = {}
-    for i in range(len(pool)):
-        groups.setdefault(uf.find(i), []).append(i)
-    clusters = []
-    for root, members in groups.items():
-        golden = sorted(pool.golden_ids[g] for g in uf.golden.get(root, ()))
-        clusters.append(Cluster(tuple(sorted(pool.refs[i] for i in members)), tuple(golden)))
-    clusters.sort(key=lambda c: c.members[0])
-    stats["auto_links"] = sum(1 for d in decisions if d.band == "auto")
-    stats["review"] = sum(1 for d in decisions if d.band == "review")
-    stats["clusters"] = len(clusters)
-    stats["multi_record_clusters"] = sum(1 for c in clusters if len(c.members) > 1)
-    return MatchResult(clusters=clusters, decisions=decisions)
-
-
-def _decision(
-    pool: _Pool, scorer: _Scorer, link: _Link, band: Band, status: str, note: str | None
-) -> Decision:
-    left, right = pair_key(pool.refs[link.a], pool.refs[link.b])
-    li, ri = pool.index[left], pool.index[right]
-    evidence = scorer.evidence(pool, li, ri, link.levels)
-    evidence["rule"] = link.rule
-    if link.keys:
-        evidence["keys"] = link.keys
-    if note:
-        evidence["note"] = note
-    return Decision(
-        left=left,
-        right=right,
-        score=round(link.score, 6),
-        band=band,
-        rule=link.rule,
-        status=status,
-        evidence=evidence,
-        left_hash=pool.hashes[li],
-        right_hash=pool.hashes[ri],
-    )

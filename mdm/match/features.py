@@ -15,11 +15,14 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rapidfuzz import distance
+
 Transform = Callable[[Sequence[Any]], "str | None"]
 
 _TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"})
 _NON_ALNUM = re.compile(r"[^0-9a-z&+]+")
 _SPACES = re.compile(r"\s+")
+_NOT_DIGIT = re.compile(r"[^0-9]+")
 
 # Legal forms as they end a company name, after folding and with dots removed ("G.m.b.H." -> "gmbh").
 _LEGAL_PHRASES = re.compile(
@@ -32,6 +35,8 @@ _LEGAL_TOKENS = frozenset(
     "corp corporation".split()
 )
 _CONNECTORS = frozenset({"&", "+", "and", "und", "u", "et", "en", "e", "y"})
+# The last words of the legal phrases above: only names ending in one need the phrase search.
+_PHRASE_ENDS = frozenset({"haftung", "mbh", "company", "k", "l", "s", "a", "v", "c"})
 # One spelling per word, so "Intl" and "International" or "Mfg." and "Manufacturing" compare equal.
 _NAME_WORDS = {
     "intl": "international",
@@ -82,6 +87,8 @@ _VAT_SUFFIX = re.compile(r"(?:MWST|TVA|IVA)$")
 
 def fold(text: str) -> str:
     """Lower case ASCII with German umlauts transliterated: 'Müller' and 'MUELLER' fold alike."""
+    if text.isascii():
+        return text.lower()
     plain = unicodedata.normalize("NFKD", text.translate(_TRANSLIT)).encode("ascii", "ignore").decode()
     return plain.lower()
 
@@ -110,21 +117,98 @@ def name_core(values: Sequence[Any]) -> str | None:
     changed = True
     while changed:  # "GmbH & Co. KG", "GmbH u. Co. KG": strip from the end until nothing changes
         changed = False
-        phrase = _LEGAL_PHRASES.search(" ".join(tokens))
-        if phrase and phrase.start() > 0:
-            tokens = " ".join(tokens)[: phrase.start()].split()
-            changed = True
-        while len(tokens) > 1 and (tokens[-1] in _LEGAL_TOKENS or tokens[-1] in _CONNECTORS):
+        if len(tokens) > 1 and tokens[-1] in _PHRASE_ENDS:
+            phrase = _LEGAL_PHRASES.search(" ".join(tokens))
+            if phrase and phrase.start() > 0:
+                tokens = " ".join(tokens)[: phrase.start()].split()
+                changed = True
+        while len(tokens) > 1 and (
+            tokens[-1] in _LEGAL_TOKENS or tokens[-1] in _CONNECTORS or _garbled_legal_token(tokens[-1])
+        ):
             tokens.pop()
+            changed = True
+        if len(tokens) > 3 and len(tokens[-1]) >= 5 and _garbled_legal_phrase(tokens):
+            tokens = tokens[: -_garbled_legal_phrase(tokens)]
             changed = True
     words = [_NAME_WORDS.get(t, t) for t in tokens if t not in _CONNECTORS or len(tokens) == 1]
     return " ".join(words) or None
+
+
+_DOUBLED = re.compile(r"(.)\1+")
+_GARBLE_TARGETS = frozenset({t for t in _LEGAL_TOKENS if len(t) >= 3} | {"gesellschaft"})
+_LEGAL_PHRASE_WORDS = (
+    "gesellschaft mit beschraenkter haftung",
+    "gesellschaft mit beschrankter haftung",
+    "public limited company",
+)
+
+
+def _garbled_legal_token(token: str) -> bool:
+    """A legal form with a typo, as people type it at the end of a name: a doubled letter ('GmbHH',
+    'Innc.'), two letters swapped ('Gmhb', 'LCL'), or one letter dropped or added in a long form
+    ('GbH', 'Kommannditgesellschaft'). Not a substituted letter: 'Core' is a word, not 'Corp'."""
+    if len(token) < 3 or not token.isalpha():
+        return False
+    squeezed = _DOUBLED.sub(r"\1", token)
+    if squeezed != token and squeezed in _LEGAL_TOKENS:
+        return True
+    if token in _GARBLED_LEGAL:  # a swap, or a letter dropped from a long form
+        return True
+    # A letter added: dropping one of the token's letters gives a legal form.
+    return len(token) >= 4 and any(token[:i] + token[i + 1 :] in _GARBLE_TARGETS for i in range(len(token)))
+
+
+def _garbled_forms() -> frozenset[str]:
+    """Every legal form of three letters or more with two neighbouring letters swapped, or (four letters
+    or more) one letter dropped."""
+    out: set[str] = set()
+    for legal in _GARBLE_TARGETS:
+        for i in range(len(legal) - 1):
+            swapped = legal[:i] + legal[i + 1] + legal[i] + legal[i + 2 :]
+            if swapped != legal:
+                out.add(swapped)
+        if len(legal) >= 4:
+            out.update(legal[:i] + legal[i + 1 :] for i in range(len(legal)))
+    return frozenset(out - _LEGAL_TOKENS)
+
+
+_GARBLED_LEGAL = _garbled_forms()
+
+
+def _garbled_legal_phrase(tokens: list[str]) -> int:
+    """How many final tokens spell a long legal form with a typo ('Gesallschaft mit beschränkter
+    Haftung'); 0 when they do not."""
+    if (
+        distance.Levenshtein.distance(tokens[-1], "haftung") > 2
+        and distance.Levenshtein.distance(tokens[-1], "company") > 2
+    ):
+        return 0
+    for phrase in _LEGAL_PHRASE_WORDS:
+        size = phrase.count(" ") + 1
+        if (
+            len(tokens) > size
+            and distance.Levenshtein.normalized_similarity(" ".join(tokens[-size:]), phrase) >= 0.9
+        ):
+            return size
+    return 0
+
+
+def name_compact(values: Sequence[Any]) -> str | None:
+    """``name_core`` without its spaces: 'Crystal Robotics' and 'CrystalRobotics' compare equal."""
+    core = name_core(values)
+    return core.replace(" ", "") if core else None
 
 
 def name_first_token(values: Sequence[Any]) -> str | None:
     """First word of ``name_core``: a blocking key that survives legal-form and suffix differences."""
     core = name_core(values)
     return core.split(" ", 1)[0] if core else None
+
+
+def name_last_token(values: Sequence[Any]) -> str | None:
+    """Last word of ``name_core``: with the postal code, a blocking key that survives a typo in the first."""
+    core = name_core(values)
+    return core.rsplit(" ", 1)[-1] if core else None
 
 
 def text(values: Sequence[Any]) -> str | None:
@@ -150,8 +234,7 @@ def digits(values: Sequence[Any]) -> str | None:
     value = _first(values)
     if value is None:
         return None
-    only = "".join(ch for ch in value if ch.isdigit())
-    return only or None
+    return _NOT_DIGIT.sub("", value) or None
 
 
 def strip_leading_zeros(values: Sequence[Any]) -> str | None:
@@ -178,6 +261,22 @@ def street_address(values: Sequence[Any]) -> str | None:
     parts = [str(v).strip() for v in values if v is not None and str(v).strip()]
     if not parts:
         return None
+    return _street_line(parts)
+
+
+def street_name(values: Sequence[Any]) -> str | None:
+    """The street of [street, house_number] without the number, contracted as in ``street_address``:
+    two records on one street with other house numbers agree here and differ in ``street_address``."""
+    first = values[0] if values else None
+    if first is None or not str(first).strip():
+        return None
+    line = _street_line([str(first).strip()])
+    if line is None:
+        return None
+    return " ".join(t for t in line.split() if not t[:1].isdigit()) or None
+
+
+def _street_line(parts: list[str]) -> str | None:
     line = fold(" ".join(parts)).replace("c/", "calle ")
     line = line.replace(".", " ").replace(",", " ").replace("'", "")
     for pattern, short in _STREET_SUFFIXES:
@@ -217,6 +316,33 @@ def vat(values: Sequence[Any]) -> str | None:
     return core if len(core) >= 6 else None
 
 
+_TAX_PREFIX = re.compile(r"^([A-Z]+)")
+_COUNTRY_OF_TAX_PREFIX = {"EL": "GR", "CHE": "CH", "ATU": "AT"}
+
+
+def tax_id(values: Sequence[Any]) -> str | None:
+    """A tax number as the tax_id constraint compares it, from [tax number, the record's country]:
+    'issuing-country number as-checksummed' ('DE 123456789 DE123456789'; 'CH 116281710 CHE116281710').
+    The issuing country is the number's prefix, else the record's country (a US EIN has none)."""
+    value = values[0] if values else None
+    if value is None:
+        return None
+    code = "".join(ch for ch in str(value).upper() if ch.isalnum())
+    if code.startswith("CHE") and code.endswith(("MWST", "TVA", "IVA")):
+        code = code[:-4] if code.endswith("MWST") else code[:-3]
+    if len(code) < 6:
+        return None
+    country = values[1] if len(values) > 1 else None
+    home = str(country).upper() if country else ""
+    letters = _TAX_PREFIX.match(code)
+    prefix = letters.group(1) if letters else ""
+    if len(prefix) >= 2:
+        issuing = _COUNTRY_OF_TAX_PREFIX.get(prefix[:3], _COUNTRY_OF_TAX_PREFIX.get(prefix[:2], prefix[:2]))
+        return f"{issuing} {code[len(prefix) :] or code} {code}"
+    full = f"{home}{code}" if home and home != "US" else code
+    return f"{home} {code} {full}"
+
+
 def code(values: Sequence[Any]) -> str | None:
     """A product or document code by its letters and digits only: 'TG-1001' == 'tg 1001' == 'TG1001'."""
     value = _first(values)
@@ -232,10 +358,14 @@ TRANSFORMS: dict[str, Transform] = {
     "digits": digits,
     "strip_leading_zeros": strip_leading_zeros,
     "name_core": name_core,
+    "name_compact": name_compact,
     "name_first_token": name_first_token,
+    "name_last_token": name_last_token,
     "postal": postal,
     "street_address": street_address,
+    "street_name": street_name,
     "domain": domain,
     "vat": vat,
+    "tax_id": tax_id,
     "code": code,
 }

@@ -203,6 +203,26 @@ class MatchDecision(Base):
     )
 
 
+class MatchModelRow(Base):
+    """One learnt (or pinned) match model of an entity: m/u per comparison level and the prior."""
+
+    __tablename__ = "match_model"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per entity
+    settings_digest: Mapped[str] = mapped_column(String(64))  # the match settings it fits
+    records: Mapped[int] = mapped_column(Integer)  # live records it was learnt on
+    prior: Mapped[float] = mapped_column(Float)
+    parameters: Mapped[dict[str, Any]]  # MatchModel.to_dict()
+    report: Mapped[dict[str, Any]]  # how it was learnt: sessions, known matches, checks
+    reason: Mapped[str] = mapped_column(String(200))  # why it was learnt: no model, data moved, asked
+    trained_by: Mapped[str] = mapped_column(String(200))  # the match step, or who ran synchub match train
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("entity", "version", name="uq_match_model_version"),)
+
+
 class PublishState(Base):
     """What SyncHub last wrote for a golden record to one system: to diff against, and to spot its echo."""
 

@@ -31,17 +31,48 @@ def test_settings_round_trip_through_plain_data(section: dict) -> None:
     assert MatchConfig.from_dict(config.to_dict()) == config
 
 
-def test_level_weight_is_log2_of_m_over_u(section: dict) -> None:
-    name = MatchConfig.from_dict(section).comparisons[0]
-    exact = next(level for level in name.levels if level.kind == "exact")
-    assert exact.weight == pytest.approx(math.log2(exact.m / exact.u))
-    assert name.levels[0].kind == "null" and name.levels[0].weight == 0.0
-
-
-def test_probability_combines_prior_and_weights(section: dict) -> None:
+def test_the_customer_settings_learn_every_value_from_the_data(section: dict) -> None:
     config = MatchConfig.from_dict(section)
-    assert config.probability(0.0) == pytest.approx(config.prior)
+    assert config.prior is None and not config.fully_pinned
+    assert all(level.m is None and level.u is None for c in config.comparisons for level in c.levels)
+
+
+def test_a_pinned_level_weight_is_log2_of_m_over_u(section: dict) -> None:
+    pinned = copy.deepcopy(section)
+    pinned["comparisons"][0]["levels"][1] |= {"m": 0.9, "u": 0.001}
+    exact = MatchConfig.from_dict(pinned).comparisons[0].levels[1]
+    assert exact.kind == "exact" and exact.weight == pytest.approx(math.log2(0.9 / 0.001))
+    assert MatchConfig.from_dict(pinned).comparisons[0].levels[0].weight == 0.0
+
+
+def test_a_pinned_prior_gives_the_probability_of_a_weight(section: dict) -> None:
+    config = MatchConfig.from_dict({**section, "prior": 0.01})
+    assert config.probability(0.0) == pytest.approx(0.01)
     assert config.probability(-config.prior_weight) == pytest.approx(0.5)
+
+
+def test_the_settings_digest_changes_with_a_comparison_but_not_with_thresholds(section: dict) -> None:
+    config = MatchConfig.from_dict(section)
+    other = copy.deepcopy(section)
+    other["thresholds"]["high"] = 0.999
+    assert MatchConfig.from_dict(other).digest() == config.digest()
+    other["comparisons"][0]["levels"].insert(1, {"kind": "jaro", "threshold": 0.99})
+    assert MatchConfig.from_dict(other).digest() != config.digest()
+
+
+def test_a_constraint_of_kind_reference_needs_an_owner(section: dict) -> None:
+    broken = copy.deepcopy(section)
+    broken["cannot_link"][2].pop("owner")
+    with pytest.raises(MatchConfigError, match="kind reference needs an owner"):
+        MatchConfig.from_dict(broken)
+
+
+def test_only_without_must_name_another_comparison(section: dict) -> None:
+    broken = copy.deepcopy(section)
+    city = next(c for c in broken["comparisons"] if c["name"] == "city")
+    city["only_without"] = "zip"
+    with pytest.raises(MatchConfigError, match=r"only_without: 'zip' is not another comparison"):
+        MatchConfig.from_dict(broken)
 
 
 def test_unknown_transform_is_refused_naming_the_setting(section: dict) -> None:
@@ -53,8 +84,10 @@ def test_unknown_transform_is_refused_naming_the_setting(section: dict) -> None:
 
 def test_fuzzy_level_without_threshold_is_refused(section: dict) -> None:
     broken = copy.deepcopy(section)
-    del broken["comparisons"][0]["levels"][2]["threshold"]
-    with pytest.raises(MatchConfigError, match=r"match\.comparisons\[0\]\.levels\[2\]"):
+    name = broken["comparisons"][0]["levels"]
+    fuzzy = next(i for i, level in enumerate(name) if "threshold" in level)
+    del name[fuzzy]["threshold"]
+    with pytest.raises(MatchConfigError, match=rf"match\.comparisons\[0\]\.levels\[{fuzzy}\]"):
         MatchConfig.from_dict(broken)
 
 
@@ -81,7 +114,7 @@ def test_low_threshold_above_high_is_refused(section: dict) -> None:
 
 
 def test_file_errors_name_file_and_line(tmp_path: Path) -> None:
-    text = CUSTOMER_MAPPING.read_text().replace("max_block_size: 400", "max_block_size: 1")
+    text = CUSTOMER_MAPPING.read_text().replace("max_block_size: 40", "max_block_size: 1")
     path = tmp_path / "customer.yaml"
     path.write_text(text)
     line = next(i for i, row in enumerate(text.splitlines(), start=1) if "max_block_size" in row)

@@ -1,9 +1,12 @@
-"""Match quality against the seed's truth (issue 4 acceptance): pairwise precision >= 0.99, recall >= 0.95.
+"""Match quality against the seed's truth: pairwise precision >= 0.995 and recall >= 0.99 (issue 10).
 
-The seeded CRM and ERP (seed 42, 2,000 accounts and 2,000 partners) go through the real mapping
-(``mdm.canonical.to_canonical`` with mappings/customer.yaml) and the proposed match settings. Truth
-pairs are all pairs of records of one real company, across and inside the systems; predicted pairs
-are all pairs in one predicted cluster, from automatic links only (no xref, no steward decisions).
+The seeded CRM and ERP with their hard cases (seed 42, 2,000 accounts and 2,000 partners, a quarter of
+the companies in groups of look-alikes: sister companies at one address, branches, one family's firms,
+franchises) go through the real mapping (``mdm.canonical.to_canonical`` with mappings/customer.yaml);
+the model is learnt from these records and the thresholds are the mapping's, chosen without the truth.
+Truth pairs are all pairs of records of one real company, across and inside the systems; predicted
+pairs are all pairs in one predicted cluster, from automatic links only (no xref, no steward
+decisions). ``bench/match_quality.py`` measures the same at 20,000 and 200,000 per side, next to Splink.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ class Scored:
 
 @pytest.fixture(scope="module")
 def scored() -> Scored:
-    data, truth = generate(SeedOptions(seed=42, customers=2000))
+    data, truth = generate(SeedOptions(seed=42, customers=2000, hard_cases=0.25))
     mapping = load_mapping(DEFAULT_DIR / "customer.yaml")
     read = mapping.source.salesforce.fields
     started = time.perf_counter()
@@ -121,12 +124,21 @@ def report(scored: Scored, request: pytest.FixtureRequest) -> None:
         )
 
 
-def test_pairwise_precision_is_at_least_99_percent(scored: Scored) -> None:
-    assert scored.precision >= 0.99
+def test_pairwise_precision_is_at_least_99_5_percent(scored: Scored) -> None:
+    assert scored.precision >= 0.995
 
 
-def test_pairwise_recall_is_at_least_95_percent(scored: Scored) -> None:
-    assert scored.recall >= 0.95
+def test_pairwise_recall_is_at_least_99_percent(scored: Scored) -> None:
+    assert scored.recall >= 0.99
+
+
+def test_the_model_was_learnt_from_these_records(scored: Scored) -> None:
+    model = scored.result.model
+    assert scored.result.trained and model is not None and model.prior < 0.01
+    assert model.report["check"]["known_matches_scored_auto"] >= 0.99
+    name = {level.label: level.weight for level in model.levels["name"]}
+    assert name["exact"] > 5 and name["else"] < -5
+    assert name["extra words"] < 0 and name["one word differs"] < 0  # look-alikes: against a match
 
 
 def test_duplicates_inside_each_system_are_found(scored: Scored) -> None:
@@ -137,10 +149,12 @@ def test_duplicates_inside_each_system_are_found(scored: Scored) -> None:
 
 
 def test_the_review_queue_stays_small(scored: Scored) -> None:
-    assert scored.result.stats["review"] <= 0.02 * scored.records
+    # Mostly sister companies with two legal forms at one address (a steward decides those): a quarter
+    # of this seed's companies are look-alikes, far more than in most customer masters.
+    assert scored.result.stats["review"] <= 0.03 * scored.records
 
 
 def test_every_auto_link_carries_its_evidence(scored: Scored) -> None:
     auto = [d for d in scored.result.decisions if d.band == "auto"]
     comparisons = len(load_match_config(MATCH_SETTINGS).comparisons)
-    assert auto and all(len(d.evidence["comparisons"]) == comparisons for d in auto)
+    assert auto and all(len(d.evidence["levels"]) == len(d.evidence["weights"]) == comparisons for d in auto)

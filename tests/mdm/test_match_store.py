@@ -66,7 +66,8 @@ def test_a_match_run_keeps_its_decisions_with_evidence(store: sessionmaker[Sessi
     assert (row.left_system, row.left_key, row.right_system, row.right_key) == (*SF, *SAP)
     assert row.status == "auto_linked" and row.rule == "fuzzy"
     assert row.score == pytest.approx(result.decisions[0].score)
-    assert [c["comparison"] for c in row.evidence["comparisons"]] == ["name", "street"]
+    assert len(row.evidence["levels"]) == len(row.evidence["weights"]) == len(CONFIG.comparisons)
+    assert row.evidence["model_version"] == 1  # the settings' pinned model, stored as version 1
 
 
 def test_quarantined_and_deleted_records_are_left_out(store: sessionmaker[Session]) -> None:

@@ -33,13 +33,14 @@ def test_upgrade_creates_the_tables_and_is_idempotent(store_url: str) -> None:
         "golden_record_version",
         "xref",
         "match_decision",
+        "match_model",
         "publish_state",
         "order_sync",
         "dead_letter",
         "dq_result",
         "audit_log",
     } <= tables
-    assert current_revision(store_url) == "0005"
+    assert current_revision(store_url) == "0006"
 
 
 def test_models_match_the_migrations(store_url: str) -> None:

@@ -1,0 +1,261 @@
+"""Constraints: values that keep two records apart, whatever else they share.
+
+A false merge writes one company's name and tax number over another's in both systems, so evidence
+against a match is not just a small negative weight. ``cannot_link`` constraints (two different valid
+tax numbers of one country, two different DUNS, a CRM account naming another SAP partner) keep records
+out of one cluster, directly and through any chain of other records; ``review_when`` constraints (two
+legal forms: GmbH and KG are two legal entities) let a steward decide instead of the engine.
+
+Tax numbers are checked with python-stdnum (checksums of EU VAT ids and the Swiss UID; a US EIN has none): two
+checksum-valid numbers of one country that differ conflict; a number that fails its checksum may be a
+typo of the other, so it conflicts only when it differs by more than ``max_edits`` characters. Tax ids
+of two countries never conflict (a company may be registered for VAT in several).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from rapidfuzz import distance, process
+from stdnum import vatin
+from stdnum.ch import uid as ch_uid
+
+from mdm.match.config import Constraint
+from mdm.match.pool import Pool
+
+Action = Literal["never", "review"]
+
+
+@dataclass(frozen=True, slots=True)
+class TaxId:
+    country: str | None
+    number: str  # without the country prefix, letters and digits only
+    code: str  # as the checksum reads it: with the country prefix
+
+    @property
+    def valid(self) -> bool:
+        """Passes its country's checksum (checked when first asked: most numbers never conflict)."""
+        return _valid(self.code, self.country)
+
+
+@functools.lru_cache(maxsize=65_536)
+def parse_tax_id(key: str | None) -> TaxId | None:
+    """The ``tax_id`` match key ('DE 123456789 DE123456789') as a TaxId."""
+    if not key:
+        return None
+    country, number, code = key.split(" ")
+    return TaxId(country or None, number, code)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _valid(code: str, country: str | None) -> bool:
+    try:
+        if code.startswith("CHE"):
+            return bool(ch_uid.is_valid(code))
+        if country == "US" or code.isdigit():
+            return False  # a US EIN has no check digit: a typo cannot be told from another number
+        return bool(vatin.is_valid(code))
+    except Exception:  # noqa: BLE001 - stdnum raises on countries it does not know
+        return False
+
+
+def _edits(a: str, b: str) -> int:
+    return int(distance.Levenshtein.distance(a, b))
+
+
+class Constraints:
+    """One list of constraints (cannot-link or review caps) over a pool: per pair and per cluster."""
+
+    def __init__(self, pool: Pool, constraints: Iterable[Constraint], action: Action):
+        self.pool = pool
+        self.action = action
+        self.constraints = tuple(constraints)
+        self._items: list[list[Any]] = []  # per constraint: per record its item (None: no value)
+        self._groups: list[dict[str, int]] = []
+        for constraint in self.constraints:
+            self._groups.append({v: g for g, group in enumerate(constraint.compatible) for v in group})
+            if constraint.kind == "tax_id":  # the key string; parsed when a pair needs it
+                items = list(pool.feature(constraint.feature))
+            elif constraint.kind == "reference":
+                owner = pool.system_index(constraint.owner or "")
+                items = [
+                    None if v is None else (("owner" if s == owner else "claim"), v)
+                    for v, s in zip(pool.feature(constraint.feature), pool.system_code.tolist(), strict=True)
+                ]
+            else:
+                items = list(pool.feature(constraint.feature))
+            self._items.append(items)
+        self._present = [
+            np.fromiter((x is not None for x in items), dtype=bool, count=len(pool)) for items in self._items
+        ]
+        # Integer codes per constraint: records that can only conflict when their codes differ.
+        self._owners = [
+            np.fromiter(
+                (isinstance(x, tuple) and x[0] == "owner" for x in items), dtype=bool, count=len(pool)
+            )
+            for items in self._items
+        ]
+        self._numbers: list[np.ndarray | None] = []
+        self._codes: list[np.ndarray] = []
+        self._groups_of: list[np.ndarray | None] = []
+        for constraint, items in zip(self.constraints, self._items, strict=True):
+            if constraint.kind == "tax_id":
+                parts = [x.split(" ", 2) if x else None for x in items]
+                numbers = np.array([p[1] if p else None for p in parts], dtype=object)
+                self._numbers.append(numbers)
+                self._codes.append(pd.factorize(numbers, use_na_sentinel=True)[0].astype(np.int64))
+                countries = np.array([p[0] if p else "" for p in parts], dtype=object)
+                self._groups_of.append(pd.factorize(countries)[0].astype(np.int64))
+                continue
+            keys = [None if x is None else (x[1] if isinstance(x, tuple) else x) for x in items]
+            self._numbers.append(None)
+            self._groups_of.append(None)
+            self._codes.append(
+                pd.factorize(np.array(keys, dtype=object), use_na_sentinel=True)[0].astype(np.int64)
+            )
+
+    def __bool__(self) -> bool:
+        return bool(self.constraints)
+
+    # --- two values, two records ---------------------------------------------------------------------
+
+    def _conflict(self, k: int, x: Any, y: Any) -> bool:
+        constraint = self.constraints[k]
+        if x is None or y is None or x == y:
+            return False
+        if constraint.kind == "tax_id":
+            x, y = parse_tax_id(x), parse_tax_id(y)
+            if x is None or y is None or x.country != y.country or x.number == y.number:
+                return False
+            return (x.valid and y.valid) or _edits(x.number, y.number) > constraint.max_edits
+        if constraint.kind == "reference":
+            if x[0] == "owner" and y[0] == "owner":
+                return False  # two partners of the owner system: duplicates there are allowed
+            return x[1] != y[1]
+        groups = self._groups[k]
+        if x in groups and groups.get(y) == groups[x]:
+            return False
+        return _edits(x, y) > constraint.max_edits
+
+    def pair_conflicts(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Per pair: the index of the first constraint the two records break, or -1."""
+        out = np.full(len(a), -1, dtype=np.int16)
+        for k, constraint in enumerate(self.constraints):
+            open_rows = np.flatnonzero(out < 0)
+            if not len(open_rows):
+                break
+            items = self._items[k]
+            if constraint.kind == "distinct" and not self._groups[k]:
+                codes = self.pool.codes(constraint.feature)
+                ca, cb = codes[a[open_rows]], codes[b[open_rows]]
+                differ = open_rows[(ca != cb) & (ca >= 0) & (cb >= 0)]
+                if len(differ):
+                    column = np.array(self.pool.feature(constraint.feature), dtype=object)
+                    edits = process.cpdist(
+                        column[a[differ]], column[b[differ]], scorer=distance.Levenshtein.distance, workers=-1
+                    )
+                    out[differ[edits > constraint.max_edits]] = k
+                continue
+            codes = self._codes[k]
+            ca, cb = codes[a[open_rows]], codes[b[open_rows]]
+            differ = (ca != cb) & (ca >= 0) & (cb >= 0)
+            countries = self._groups_of[k]
+            if countries is not None:  # tax numbers of two countries never conflict
+                differ &= countries[a[open_rows]] == countries[b[open_rows]]
+            both = open_rows[differ]
+            if not len(both):
+                continue
+            if constraint.kind == "reference":  # two owner records (duplicates there) never conflict
+                owners = self._owners[k]
+                out[both[~(owners[a[both]] & owners[b[both]])]] = k
+                continue
+            if constraint.kind == "tax_id":  # numbers farther apart than a typo conflict, valid or not
+                numbers = self._numbers[k]
+                edits = process.cpdist(
+                    numbers[a[both]], numbers[b[both]], scorer=distance.Levenshtein.distance, workers=-1
+                )
+                out[both[edits > constraint.max_edits]] = k
+                both = both[edits <= constraint.max_edits]
+            hits = [row for row in both.tolist() if self._conflict(k, items[int(a[row])], items[int(b[row])])]
+            out[hits] = k
+        return out
+
+    def name(self, k: int) -> str:
+        return self.constraints[k].name
+
+    def describe(self, k: int, i: int, j: int) -> str:
+        """'different_vat: DE:123456789 / DE:987654321' for records i and j."""
+        left, right = self.show(k, self._items[k][i]), self.show(k, self._items[k][j])
+        return f"{self.constraints[k].name}: {left} / {right}"
+
+    def show(self, k: int, item: Any) -> str:
+        """Constraint ``k``'s value as a steward reads it ('DE:123456789', '1000042 (names)')."""
+        if self.constraints[k].kind == "tax_id" and isinstance(item, str):
+            item = parse_tax_id(item)
+        return _show_item(item)
+
+    # --- clusters ------------------------------------------------------------------------------------
+
+    def state(self, i: int) -> tuple[frozenset[Any], ...] | None:
+        """Record ``i``'s values, as the start of its cluster's state (None: it has none)."""
+        items = tuple(frozenset() if item[i] is None else frozenset([item[i]]) for item in self._items)
+        return items if any(items) else None
+
+    @staticmethod
+    def merged(x: tuple[frozenset[Any], ...] | None, y: tuple[frozenset[Any], ...] | None):
+        if x is None:
+            return y
+        if y is None:
+            return x
+        return tuple(a | b for a, b in zip(x, y, strict=True))
+
+    def cluster_conflict(
+        self, x: tuple[frozenset[Any], ...] | None, y: tuple[frozenset[Any], ...] | None
+    ) -> tuple[int, Any, Any] | None:
+        """(constraint, value, value) two clusters would break if joined, or None."""
+        if x is None or y is None:
+            return None
+        for k, constraint in enumerate(self.constraints):
+            xs, ys = x[k], y[k]
+            if not xs or not ys:
+                continue
+            if constraint.kind == "reference":
+                found = _reference_conflict(xs, ys)
+                if found:
+                    return (k, *found)
+                continue
+            for v in xs:
+                for w in ys:
+                    if self._conflict(k, v, w):
+                        return k, v, w
+        return None
+
+
+def _reference_conflict(xs: frozenset[Any], ys: frozenset[Any]) -> tuple[Any, Any] | None:
+    """A number named in one cluster that the other's owner records (or other claims) contradict."""
+    owners = {v for role, v in (*xs, *ys) if role == "owner"}
+    for claims, other in ((xs, ys), (ys, xs)):
+        for role, value in claims:
+            if role != "claim":
+                continue
+            if owners and value not in owners:
+                culprit = next((item for item in other if item[1] != value), None)
+                return ("claim", value), culprit or ("owner", ", ".join(sorted(owners)))
+            if not owners:
+                rival = next((item for item in other if item[0] == "claim" and item[1] != value), None)
+                if rival:
+                    return ("claim", value), rival
+    return None
+
+
+def _show_item(item: Any) -> str:
+    if isinstance(item, TaxId):
+        return f"{item.country or '?'}:{item.number}" + ("" if item.valid else " (checksum fails)")
+    if isinstance(item, tuple):
+        return f"{item[1]} ({'own number' if item[0] == 'owner' else 'names'})"
+    return str(item)
