@@ -724,6 +724,11 @@ app.add_typer(review_app, name="review")
 app.add_typer(errors_app, name="errors")
 app.command("report")(report)
 
+# The match model and match quality (issue 10): synchub match train|show|versions|evaluate.
+from mdm.cli_match import match_app  # noqa: E402
+
+app.add_typer(match_app, name="match")
+
 
 def main() -> None:
     app()

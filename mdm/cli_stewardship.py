@@ -152,7 +152,48 @@ def review_show(decision_id: DecisionId) -> None:
     console.print(table)
     if detail.left_values is None or detail.right_values is None:
         console.print("[yellow]one of the records is no longer staged[/]")
-    console.print("evidence: " + _text(detail.evidence))
+    _print_evidence(detail.evidence, detail.model)
+
+
+def _print_evidence(evidence: dict[str, Any], model: dict[str, Any] | None) -> None:
+    """The evidence per comparison (level, both values, m, u, weight), then the sum and any notes."""
+    rows = evidence.get("comparisons")
+    if isinstance(rows, list) and rows and isinstance(rows[0], dict):
+        scored = f"match model v{evidence.get('model_version')}"
+        if model:
+            scored += (
+                f" (learnt {model['trained_at']} on {model['records']} records, prior {model['prior']:.3g})"
+            )
+        table = Table(title=f"evidence, scored by {scored}", title_justify="left")
+        for column in ("comparison", "level", "left", "right", "m", "u", "weight"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            weight = row.get("tf_weight", row.get("weight"))
+            table.add_row(
+                str(row.get("comparison")),
+                str(row.get("level"))
+                + (" (rarity)" if row.get("term_frequency") or "tf_weight" in row else ""),
+                _text(row.get("left")),
+                _text(row.get("right")),
+                f"{row['m']:.3g}" if row.get("m") is not None else "",
+                f"{row['u']:.3g}" if row.get("u") is not None else "",
+                f"{weight:+.2f}" if isinstance(weight, int | float) else _text(weight),
+            )
+        console.print(table)
+        if evidence.get("missing"):
+            console.print("not compared (a value is missing): " + ", ".join(evidence["missing"]))
+        console.print(
+            f"prior weight {evidence.get('prior_weight')} + comparisons {evidence.get('total_weight')} -> "
+            f"probability {evidence.get('probability')}"
+        )
+        rest = {k: v for k, v in evidence.items() if k not in _SHOWN}
+    else:
+        rest = evidence
+    for key, value in rest.items():
+        console.print(f"{key}: {_text(value)}")
+
+
+_SHOWN = frozenset({"comparisons", "missing", "prior_weight", "total_weight", "probability", "model_version"})
 
 
 def _decide(decision_id: int, action: Literal["approve", "reject", "new"], by: str | None) -> None:

@@ -66,6 +66,7 @@ class ReviewDetail:
     differing: list[str] = field(default_factory=list)  # the fields whose values differ
     left_golden: dict[str, Any] | None = None  # {"id", "status", "values"} of the golden record
     right_golden: dict[str, Any] | None = None
+    model: dict[str, Any] | None = None  # the match model that scored the pair: version, prior, when, why
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,11 +97,13 @@ def get_review(session: Session, decision_id: int) -> ReviewDetail:
     right_values = right.values if right is not None else None
     names = sorted(set(left_values or {}) | set(right_values or {}))
     differing = [n for n in names if (left_values or {}).get(n) != (right_values or {}).get(n)]
+    evidence, model = _described(session, row, left_values, right_values)
     return ReviewDetail(
         item=item,
         left_values=left_values,
         right_values=right_values,
-        evidence=dict(row.evidence or {}),
+        evidence=evidence,
+        model=model,
         fields=names,
         differing=differing,
         left_golden=_golden(session, item.left_golden_id),
@@ -150,6 +153,32 @@ def decide(session: Session, decision_id: int, action: Action, actor: str) -> Re
 
 
 # --- reading ------------------------------------------------------------------------------------------
+
+
+def _described(
+    session: Session, row: MatchDecision, left: dict[str, Any] | None, right: dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The pair's evidence per comparison (labels, values, m, u, weight) and the model that scored it."""
+    from mdm.mappings import MappingError, load_mapping, mappings_dir
+    from mdm.match.evidence import describe
+    from mdm.match.store import load_model
+
+    evidence = dict(row.evidence or {})
+    try:
+        config = load_mapping(mappings_dir() / f"{row.entity}.yaml").match
+    except (MappingError, OSError):
+        config = None  # the mapping is broken or gone: show the evidence as stored
+    version = evidence.get("model_version")
+    model = load_model(session, row.entity, version=version) if isinstance(version, int) else None
+    summary = None
+    if model is not None:
+        summary = {
+            "version": model.version,
+            "prior": model.prior,
+            "records": model.records,
+            "trained_at": model.trained_at,
+        }
+    return describe(evidence, config, model, left, right), summary
 
 
 def _decision(session: Session, decision_id: int) -> MatchDecision:

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import pytest
 
+from mdm.mappings import DEFAULT_DIR, load_mapping
+from mdm.match import MatchRecord
+from mdm.match.engine import explain, learn_model
+from mdm.match.store import save_model
 from mdm.pipeline import values_hash
 from mdm.store.models import (
     CanonicalRecord,
@@ -31,6 +35,21 @@ def canonical(system: str, key: str, values: dict) -> CanonicalRecord:
     return CanonicalRecord(
         system=system, entity="customer", source_key=key, values=values, values_hash=values_hash(values)
     )
+
+
+def review_evidence(session) -> dict:
+    """The review pair's evidence as a match run gives it: a model learnt from the three records and
+    stored as version 1, and the pair scored with it."""
+    config = load_mapping(DEFAULT_DIR / "customer.yaml").match
+    records = [
+        MatchRecord("salesforce", "001A", CRM, values_hash(CRM)),
+        MatchRecord("sap", "1000001", ERP, values_hash(ERP)),
+        MatchRecord("salesforce", "001B", DUPLICATE, values_hash(DUPLICATE)),
+    ]
+    model = learn_model(records, config)
+    save_model(session, "customer", model, "no model learnt for these settings yet", "match step")
+    pair = (("salesforce", "001B"), ("sap", "1000001"))
+    return explain(records, config, model, [pair])[pair] | {"rule": "fuzzy"}
 
 
 @pytest.fixture
@@ -86,7 +105,7 @@ def stocked(store):
                     right_key="1000001",
                     score=0.81,
                     rule="fuzzy",
-                    evidence={"name": 0.93, "city": 1.0},
+                    evidence=review_evidence(session),
                     status="review",
                     left_hash=values_hash(DUPLICATE),
                     right_hash=values_hash(ERP),

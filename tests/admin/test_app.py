@@ -213,3 +213,13 @@ def test_record_values_are_escaped_in_the_pages(stocked) -> None:
     page = client_for(stocked).get(f"/golden/{GOLDEN}")
     assert "<script>alert(1)</script>" not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+def test_a_review_pair_shows_its_evidence_per_comparison_and_the_model_that_scored_it(stocked) -> None:
+    page = client_for(stocked).get(f"/reviews/{review_id(stocked)}")
+    assert page.status_code == 200
+    assert "Scored by match model v1" in page.text and "on 3 records" in page.text
+    evidence = page.text.split('<table class="evidence">', 1)[1].split("</table>", 1)[0]
+    assert "<th>name</th>" in evidence and "<th>city</th>" in evidence  # a row per comparison compared
+    assert "mueller maschinenbau" in evidence  # both values as the comparison sees them
+    assert "Not compared (a value is missing)" in page.text and "vat" in page.text
