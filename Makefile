@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export AIRFLOW_HOME := $(CURDIR)
 export AIRFLOW_CONFIG := $(CURDIR)/airflow.cfg
 
-.PHONY: demo test browser bench bench-connectors bench-master-data lint venv clean
+.PHONY: demo test browser bench bench-connectors bench-master-data bench-match lint venv clean
 
 venv: $(STAMP)
 
@@ -48,6 +48,11 @@ bench-connectors: $(STAMP)
 
 bench-master-data: $(STAMP)
 	$(PY) -m bench.master_data
+
+# Match quality and speed next to Splink 5 (its pins are the benchmark's own, bench/requirements-splink.txt).
+bench-match: $(STAMP)
+	$(PY) -m pip install --quiet -r bench/requirements-splink.txt
+	$(PY) -m bench.match_quality
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
