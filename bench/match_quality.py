@@ -158,20 +158,16 @@ def _splink_frame(folder: Path):  # noqa: ANN202 - a pandas DataFrame (pandas co
     """Splink's input: one row per record with the prepared match keys as columns."""
     import pandas as pd
 
+    from mdm.mappings import load_mapping, mappings_dir
+    from mdm.match.pool import feature_key
+
     rows = _load(folder)
+    config = load_mapping(mappings_dir() / "customer.yaml").match
+    # One column per SyncHub comparison, of the same prepared key (the name's core for "name_core").
     columns = {
-        "name_core": "name_core(name)",
-        "legal_form": "upper(legal_form)",
-        "country": "upper(country)",
-        "postal": "postal(postal_code)",
-        "city": "text(city)",
-        "street": "street_address(street,house_number)",
-        "phone": "digits(phone)",
-        "domain": "domain(website,email)",
-        "vat": "vat(vat_number)",
-        "duns": "digits(duns)",
-        "erp_number": "strip_leading_zeros(erp_customer_number)",
+        ("name_core" if c.name == "name" else c.name): feature_key(c.feature) for c in config.comparisons
     }
+    columns["postal"] = columns.pop("postal_code")
     table: dict[str, list[Any]] = {"unique_id": [f"{r['system']}|{r['key']}" for r in rows]}
     for name, key in columns.items():
         table[name] = [r["keys"][key] for r in rows]

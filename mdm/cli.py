@@ -140,6 +140,16 @@ SeedOpt = Annotated[int | None, typer.Option("--seed", help="Generate seed data 
 CustomersOpt = Annotated[int, typer.Option(help="Seeded CRM accounts, and as many SAP business partners.")]
 ProductsOpt = Annotated[int, typer.Option(help="Seeded SAP products (some copied to the CRM).")]
 OrdersOpt = Annotated[int, typer.Option(help="Seeded orders.")]
+HardCasesOpt = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        max=0.9,
+        help="Share of companies in groups of look-alikes that are different companies (sister companies "
+        "at one address, branches, one family's firms, franchises), with checksum-valid tax ids and "
+        "crowded postal codes. 0: the classic seed.",
+    ),
+]
 
 
 def _fault_config(
@@ -167,6 +177,7 @@ def sandbox_up(
     customers: CustomersOpt = 200,
     products: ProductsOpt = 50,
     orders: OrdersOpt = 100,
+    hard_cases: HardCasesOpt = 0.0,
     data: Annotated[
         Path | None,
         typer.Option(
@@ -211,7 +222,9 @@ def sandbox_up(
     faults = _fault_config(fault_429, fault_503, fault_timeout, fault_expired_session, latency_ms)
     config = SandboxConfig(
         data_dir=data,
-        seed=SeedOptions(seed=seed, customers=customers, products=products, orders=orders)
+        seed=SeedOptions(
+            seed=seed, customers=customers, products=products, orders=orders, hard_cases=hard_cases
+        )
         if seed is not None
         else None,
         host=host,
@@ -256,11 +269,15 @@ def sandbox_seed(
     customers: CustomersOpt = 200,
     products: ProductsOpt = 50,
     orders: OrdersOpt = 100,
+    hard_cases: HardCasesOpt = 0.0,
 ) -> None:
     """Write deterministic seed data and its ground truth, without starting anything."""
     from sandbox.seed import SeedOptions, write_seed
 
-    path = write_seed(out, SeedOptions(seed=seed, customers=customers, products=products, orders=orders))
+    options = SeedOptions(
+        seed=seed, customers=customers, products=products, orders=orders, hard_cases=hard_cases
+    )
+    path = write_seed(out, options)
     console.print(f"seed data written to {path}")
 
 

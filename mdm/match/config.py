@@ -36,6 +36,7 @@ LevelKind = Literal[
     "partial_ratio",
     "token_subset",
     "token_replaced",
+    "abbreviation",
     "edit_distance",
     "else",
 ]
@@ -137,7 +138,10 @@ class Level:
     at this level (e.g. the name with its spaces removed). ``u_source: look_alikes`` learns u among the
     candidate pairs that are not matches instead of among random pairs: for a partial agreement such as
     one name having an extra word ("X Foods Ost" / "X Foods"), which random pairs almost never show but
-    the branches and sister companies sharing an address, a phone or a domain often do.
+    the branches and sister companies sharing an address, a phone or a domain often do. ``words`` (token
+    levels): the level holds only when a word one value has and the other lacks is one of these (e.g.
+    Holding, Nord, Services: words that name another company of a group). ``auto_link: false``: a pair
+    on this level is never linked automatically; it waits for a steward.
     """
 
     kind: LevelKind
@@ -148,6 +152,8 @@ class Level:
     transform: str | None = None
     u_source: Literal["random_pairs", "look_alikes"] = "random_pairs"
     max_edits: int | None = None  # edit_distance levels
+    words: frozenset[str] = frozenset()  # token levels: only when a word told apart is one of these
+    auto_link: bool = True
 
     @property
     def weight(self) -> float:
@@ -163,6 +169,10 @@ class Level:
                 out[name] = getattr(self, name)
         if self.u_source != "random_pairs":
             out["u_source"] = self.u_source
+        if self.words:
+            out["words"] = sorted(self.words)
+        if not self.auto_link:
+            out["auto_link"] = False
         return out
 
     @classmethod
@@ -185,6 +195,8 @@ class Level:
             transform=data.get("transform"),
             u_source=data.get("u_source", "random_pairs"),
             max_edits=data.get("max_edits"),
+            words=frozenset(w.lower() for w in data.get("words", ())),
+            auto_link=bool(data.get("auto_link", True)),
         )
 
 

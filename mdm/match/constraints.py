@@ -24,6 +24,8 @@ import pandas as pd
 from rapidfuzz import distance, process
 from stdnum import vatin
 from stdnum.ch import uid as ch_uid
+from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength, ValidationError
+from stdnum.us import ein as us_ein
 
 from mdm.match.config import Constraint
 from mdm.match.pool import Pool
@@ -40,7 +42,13 @@ class TaxId:
     @property
     def valid(self) -> bool:
         """Passes its country's checksum (checked when first asked: most numbers never conflict)."""
-        return _valid(self.code, self.country)
+        return _check(self.code, self.country) == "valid"
+
+    @property
+    def malformed(self) -> bool:
+        """Not shaped like a tax id of its country (another kind of number, e.g. a German Steuernummer
+        under a VAT id's prefix): it takes no part in the constraint."""
+        return _check(self.code, self.country) == "malformed"
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -53,19 +61,30 @@ def parse_tax_id(key: str | None) -> TaxId | None:
 
 
 @functools.lru_cache(maxsize=65_536)
-def _valid(code: str, country: str | None) -> bool:
+def _check(code: str, country: str | None) -> Literal["valid", "checksum fails", "unchecked", "malformed"]:
+    """python-stdnum's verdict on a tax number: its checksum holds, fails, cannot be checked (a US EIN
+    has no check digit; countries stdnum does not know), or its length or format is not its country's."""
     try:
-        if code.startswith("CHE"):
-            return bool(ch_uid.is_valid(code))
         if country == "US" or code.isdigit():
-            return False  # a US EIN has no check digit: a typo cannot be told from another number
-        return bool(vatin.is_valid(code))
+            return "unchecked" if us_ein.is_valid(code) or country != "US" else "malformed"
+        if code.startswith("CHE"):
+            ch_uid.validate(code)
+        else:
+            vatin.validate(code)
+        return "valid"
+    except InvalidChecksum:
+        return "checksum fails"
+    except (InvalidFormat, InvalidLength, InvalidComponent):
+        return "malformed"
+    except ValidationError:
+        return "unchecked"
     except Exception:  # noqa: BLE001 - stdnum raises on countries it does not know
-        return False
+        return "unchecked"
 
 
 def _edits(a: str, b: str) -> int:
-    return int(distance.Levenshtein.distance(a, b))
+    """Typos between two values: insertions, deletions, substitutions and swapped neighbours."""
+    return int(distance.DamerauLevenshtein.distance(a, b))
 
 
 class Constraints:
@@ -132,6 +151,8 @@ class Constraints:
             x, y = parse_tax_id(x), parse_tax_id(y)
             if x is None or y is None or x.country != y.country or x.number == y.number:
                 return False
+            if x.malformed or y.malformed:
+                return False
             return (x.valid and y.valid) or _edits(x.number, y.number) > constraint.max_edits
         if constraint.kind == "reference":
             if x[0] == "owner" and y[0] == "owner":
@@ -157,7 +178,10 @@ class Constraints:
                 if len(differ):
                     column = np.array(self.pool.feature(constraint.feature), dtype=object)
                     edits = process.cpdist(
-                        column[a[differ]], column[b[differ]], scorer=distance.Levenshtein.distance, workers=-1
+                        column[a[differ]],
+                        column[b[differ]],
+                        scorer=distance.DamerauLevenshtein.distance,
+                        workers=-1,
                     )
                     out[differ[edits > constraint.max_edits]] = k
                 continue
@@ -177,9 +201,21 @@ class Constraints:
             if constraint.kind == "tax_id":  # numbers farther apart than a typo conflict, valid or not
                 numbers = self._numbers[k]
                 edits = process.cpdist(
-                    numbers[a[both]], numbers[b[both]], scorer=distance.Levenshtein.distance, workers=-1
+                    numbers[a[both]],
+                    numbers[b[both]],
+                    scorer=distance.DamerauLevenshtein.distance,
+                    workers=-1,
                 )
-                out[both[edits > constraint.max_edits]] = k
+                far = both[edits > constraint.max_edits]
+                if len(far):  # a number not shaped like a tax id of its country conflicts with none
+                    shaped = [
+                        not (
+                            parse_tax_id(items[int(a[row])]).malformed
+                            or parse_tax_id(items[int(b[row])]).malformed
+                        )
+                        for row in far.tolist()
+                    ]
+                    out[far[np.array(shaped, dtype=bool)]] = k
                 both = both[edits <= constraint.max_edits]
             hits = [row for row in both.tolist() if self._conflict(k, items[int(a[row])], items[int(b[row])])]
             out[hits] = k
@@ -255,7 +291,8 @@ def _reference_conflict(xs: frozenset[Any], ys: frozenset[Any]) -> tuple[Any, An
 
 def _show_item(item: Any) -> str:
     if isinstance(item, TaxId):
-        return f"{item.country or '?'}:{item.number}" + ("" if item.valid else " (checksum fails)")
+        verdict = _check(item.code, item.country)
+        return f"{item.country or '?'}:{item.number}" + ("" if verdict == "valid" else f" ({verdict})")
     if isinstance(item, tuple):
         return f"{item[1]} ({'own number' if item[0] == 'owner' else 'names'})"
     return str(item)

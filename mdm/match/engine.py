@@ -47,8 +47,9 @@ Band = Literal["auto", "review"]
 KEEP_APART = frozenset({"rejected", "new"})  # steward statuses that keep a pair apart
 PAIR_CHUNK = 250_000  # candidate pairs scored per numpy batch
 # Two auto matches of one record to records that must stay apart, closer than this (log2 odds), are
-# ambiguous: 2**6 = 64 times more likely is needed to prefer one.
-AMBIGUITY_MARGIN = 6.0
+# ambiguous: 2**10, a thousand times more likely, is needed to prefer one. Sister companies share an
+# address, a switchboard or a domain: one such field more is no reason to pick one of them.
+AMBIGUITY_MARGIN = 10.0
 
 __all__ = [
     "Band",
@@ -488,6 +489,10 @@ class _Clustering:
         eligible = np.where(
             links.deterministic, links.score >= config.low - EPSILON, links.score >= auto_threshold - EPSILON
         )
+        manual = self.scorer.needs_steward(links.levels)
+        if manual is not None:
+            eligible &= manual < 0
+            stats["review_by_level"] = int((manual >= 0).sum())
         if capped is not None:
             eligible &= capped < 0
             stats["review_capped_pairs"] = int((capped >= 0).sum())
@@ -543,6 +548,10 @@ class _Clustering:
                 note = None
                 if capped is not None and capped[row] >= 0:
                     note = f"needs a steward: {self.review_when.describe(int(capped[row]), i, j)}"
+                elif manual is not None and manual[row] >= 0:
+                    comparison = config.comparisons[int(manual[row])]
+                    label = comparison.levels[int(links.levels[row, int(manual[row])])].label
+                    note = f"needs a steward: {comparison.name} {label}"
                 reviews.append((row, note))
                 continue
             if row in notes:

@@ -17,9 +17,26 @@ from typing import Any
 
 from rapidfuzz import distance
 
+from mdm.transform import legal_form as _canonical_legal_form
+
 Transform = Callable[[Sequence[Any]], "str | None"]
 
-_TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"})
+# German umlauts as Germans spell them without; letters Unicode does not decompose, by their base.
+_TRANSLIT = str.maketrans(
+    {
+        "ä": "ae",
+        "ö": "oe",
+        "ü": "ue",
+        "Ä": "Ae",
+        "Ö": "Oe",
+        "Ü": "Ue",
+        "ß": "ss",
+        "ł": "l",
+        "Ł": "L",
+        "ø": "o",
+    }
+    | {"Ø": "O", "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe", "đ": "d", "Đ": "D", "ı": "i"}
+)
 _NON_ALNUM = re.compile(r"[^0-9a-z&+]+")
 _SPACES = re.compile(r"\s+")
 _NOT_DIGIT = re.compile(r"[^0-9]+")
@@ -27,16 +44,19 @@ _NOT_DIGIT = re.compile(r"[^0-9]+")
 # Legal forms as they end a company name, after folding and with dots removed ("G.m.b.H." -> "gmbh").
 _LEGAL_PHRASES = re.compile(
     r"(?:\s|^)(?:gesellschaft mit beschr(?:a|ae)nkter haftung|gesellschaft mbh|ges mbh|public limited company"
-    r"|e k|s a r l|s a s|s a|b v|n v|s r l|s p a|s l|l l c)$"
+    r"|e k|s a r l|s a s|s a|b v|n v|v o f|c v|s r l|s r l s|s p r l|s p a|s a p a|s n c|s l|s l u|s a u"
+    r"|s coop|l l c|p l l c|l p|sp z o o|sp z oo|sp zoo|sp j|sp k|s k a|a s)$"
 )
 _LEGAL_TOKENS = frozenset(
     "gmbh mbh gesmbh ag kg kgaa ohg gbr ug ek co company aktiengesellschaft kommanditgesellschaft "
-    "sarl sa sas sasu eurl bv nv vof srl spa sl slu sau ltd limited plc llp llc lp inc incorporated "
-    "corp corporation".split()
+    "sarl sa sas sasu eurl bv nv vof cv srl srls sprl bvba spa sapa snc sl slu sau scoop ltd limited plc "
+    "llp llc pllc lp inc incorporated corp corporation ab hb kb aps oy oyj spj spk ska".split()
 )
 _CONNECTORS = frozenset({"&", "+", "and", "und", "u", "et", "en", "e", "y"})
 # The last words of the legal phrases above: only names ending in one need the phrase search.
-_PHRASE_ENDS = frozenset({"haftung", "mbh", "company", "k", "l", "s", "a", "v", "c"})
+_PHRASE_ENDS = frozenset(
+    {"haftung", "mbh", "company", "k", "l", "s", "a", "v", "c", "f", "u", "p", "o", "oo", "zoo", "j", "coop"}
+)
 # One spelling per word, so "Intl" and "International" or "Mfg." and "Manufacturing" compare equal.
 _NAME_WORDS = {
     "intl": "international",
@@ -108,11 +128,29 @@ def _tokens(text: str) -> list[str]:
     return _NON_ALNUM.sub(" ", text).split()
 
 
+# A place or branch people add after the name: "ACME Inc. (Boston)", "OmniPlast Media Ltd - Newcastle".
+_TRAILING_PARENTHESES = re.compile(r"\s*\([^()]*\)\s*$")
+_TRAILING_DASH = re.compile(r"\s[-–]\s[^-–]+$")
+
+
+def without_qualifier(name: str) -> str:
+    """The name without a trailing qualifier in parentheses, or after a dash that follows the legal form
+    ("ACME Inc. (Boston)", "ACME Ltd - Newcastle" -> "ACME Inc.", "ACME Ltd"): the place a CRM user
+    added, not part of the company's name ("Rhein - Main Logistik GmbH" keeps its dash)."""
+    stripped = _TRAILING_PARENTHESES.sub("", name)
+    dash = _TRAILING_DASH.search(stripped)
+    if dash and _canonical_legal_form(stripped[: dash.start()]):
+        stripped = stripped[: dash.start()]
+    return stripped if stripped.strip() else name
+
+
 def name_core(values: Sequence[Any]) -> str | None:
-    """The company name without legal form, connector words and abbreviation variants."""
+    """The company name without a trailing qualifier, legal form, connector words and abbreviation
+    variants."""
     text = _first(values)
     if text is None:
         return None
+    text = without_qualifier(text)
     tokens = _tokens(text.replace("&", " & ").replace("+", " + "))
     changed = True
     while changed:  # "GmbH & Co. KG", "GmbH u. Co. KG": strip from the end until nothing changes
@@ -193,10 +231,31 @@ def _garbled_legal_phrase(tokens: list[str]) -> int:
     return 0
 
 
+def abbreviates(short: str, long: str) -> bool:
+    """Whether ``short`` is an abbreviation of ``long``: the same first letter, its letters in order in
+    the longer word, and shorter ('intl' / 'international', 'solns' / 'solutions', 'comm' / 'commerciale')."""
+    if len(short) < 2 or len(short) >= len(long) or short[0] != long[0]:
+        return False
+    position = 0
+    for ch in short:
+        position = long.find(ch, position) + 1
+        if position == 0:
+            return False
+    return True
+
+
 def name_compact(values: Sequence[Any]) -> str | None:
     """``name_core`` without its spaces: 'Crystal Robotics' and 'CrystalRobotics' compare equal."""
     core = name_core(values)
     return core.replace(" ", "") if core else None
+
+
+def legal_form(values: Sequence[Any]) -> str | None:
+    """The legal form ending the first name given ("Müller GmbH" -> GMBH), as the canonical transform
+    reads it. Matching reads it from names only: a system's own legal-form codes (SAP's LegalForm) are
+    its installation's configuration, not something to compare across systems."""
+    name = _first(values)
+    return _canonical_legal_form(without_qualifier(name)) if name else None
 
 
 def name_first_token(values: Sequence[Any]) -> str | None:
@@ -360,6 +419,7 @@ TRANSFORMS: dict[str, Transform] = {
     "name_core": name_core,
     "name_compact": name_compact,
     "name_first_token": name_first_token,
+    "legal_form": legal_form,
     "name_last_token": name_last_token,
     "postal": postal,
     "street_address": street_address,

@@ -15,6 +15,7 @@ import numpy as np
 from rapidfuzz import distance, fuzz, process
 
 from mdm.match.config import Comparison, Feature, MatchConfig, probability
+from mdm.match.features import abbreviates
 from mdm.match.model import MatchModel
 from mdm.match.pool import Pool
 
@@ -69,6 +70,34 @@ class _ComparisonColumns:
         if self._lengths is None:
             self._lengths = np.fromiter((len(v) for v in self.column), dtype=np.int64, count=len(self.column))
         return self._lengths
+
+    def abbreviated(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Per pair: the same number of words, each equal or an abbreviation of the other's, not all equal."""
+        column = self.column
+
+        def check(i: int, j: int) -> bool:
+            left, right = column[i].split(), column[j].split()
+            if len(left) != len(right) or left == right:
+                return False
+            return all(
+                x == y or abbreviates(x, y) or abbreviates(y, x) for x, y in zip(left, right, strict=True)
+            )
+
+        return np.fromiter(
+            (check(i, j) for i, j in zip(a.tolist(), b.tolist(), strict=True)), dtype=bool, count=len(a)
+        )
+
+    def differ_in(self, words: frozenset[str], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Per pair: whether a word one value has and the other lacks is one of ``words``."""
+        column = self.column
+        return np.fromiter(
+            (
+                bool(words & set(column[i].split()).symmetric_difference(column[j].split()))
+                for i, j in zip(a.tolist(), b.tolist(), strict=True)
+            ),
+            dtype=bool,
+            count=len(a),
+        )
 
     def tokens(self) -> np.ndarray:
         """Each record's words as integer ids (up to ``MAX_WORDS``, -1 padding): shape (records, words)."""
@@ -128,6 +157,22 @@ class Scorer:
             out[:, k] = self._levels_of(columns, a, b, cheap)
         for k, j in self._only_without:
             out[out[:, j] != 0, k] = 0  # the other comparison could compare: this one lands on null
+        return out
+
+    def needs_steward(self, levels: np.ndarray) -> np.ndarray | None:
+        """Per pair: a comparison whose level never links automatically (``auto_link: false``), or -1;
+        None when no level says so."""
+        manual = [
+            (k, i)
+            for k, c in enumerate(self.config.comparisons)
+            for i, lv in enumerate(c.levels)
+            if not lv.auto_link
+        ]
+        if not manual:
+            return None
+        out = np.full(len(levels), -1, dtype=np.int16)
+        for k, i in reversed(manual):
+            out[levels[:, k] == i] = k
         return out
 
     def keep_above(self, a: np.ndarray, b: np.ndarray, log_odds: float) -> np.ndarray:
@@ -195,12 +240,21 @@ class Scorer:
                 cond = (similarity("token_set_ratio", open_rows) >= 1.0 - EPSILON) & (
                     similarity("token_sort_ratio", open_rows) < 1.0 - EPSILON
                 )
+                if level.words:
+                    cond &= columns.differ_in(level.words, a[open_rows], b[open_rows])
             elif level.kind == "token_replaced":
                 cond = np.zeros(len(open_rows), dtype=bool)
                 # Sharing all words but one needs some token overlap: look only where there is some.
                 near = np.flatnonzero(similarity("token_set_ratio", open_rows) >= 0.5)
                 if len(near):
                     cond[near] = _one_word_replaced(columns.tokens(), a[open_rows[near]], b[open_rows[near]])
+                if level.words:
+                    cond &= columns.differ_in(level.words, a[open_rows], b[open_rows])
+            elif level.kind == "abbreviation":
+                cond = np.zeros(len(open_rows), dtype=bool)
+                near = np.flatnonzero(similarity("token_set_ratio", open_rows) >= 0.4)
+                if len(near):
+                    cond[near] = columns.abbreviated(a[open_rows[near]], b[open_rows[near]])
             elif level.kind == "edit_distance":
                 la, lb = a[open_rows], b[open_rows]
                 edits = process.cpdist(

@@ -20,7 +20,16 @@ runner = CliRunner()
 
 
 def cli(*args: str):
-    return runner.invoke(app, list(args), env={"COLUMNS": "200"})
+    return runner.invoke(app, list(args))
+
+
+@pytest.fixture(autouse=True)
+def wide_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables as wide as they need: cells whole, not folded at 80 columns."""
+    from rich.console import Console
+
+    for module in ("mdm.cli_match", "mdm.cli_stewardship"):
+        monkeypatch.setattr(f"{module}.console", Console(width=250))
 
 
 @pytest.fixture

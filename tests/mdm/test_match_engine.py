@@ -357,8 +357,8 @@ def test_two_legal_forms_wait_for_a_steward_instead_of_linking() -> None:
 def test_a_chain_whose_ends_conflict_is_broken_at_its_weakest_link() -> None:
     """A ~ B ~ C with A and C of different VAT ids: the weaker link goes to review."""
     a = rec("salesforce", "001A", vat_number=VAT_A, street=None, house_number=None)  # name only: weaker
-    b = rec("sap", "1")  # no VAT id: matches both
-    c = rec("salesforce", "001C", vat_number=VAT_B)  # name and street: stronger
+    b = rec("sap", "1", duns="123456789")  # no VAT id: matches both
+    c = rec("salesforce", "001C", vat_number=VAT_B, duns="123456789")  # name, street and DUNS: far stronger
     thresholds = {"high": 0.8, "low": 0.5, "target_precision": 0.8}
     result = match_records(
         [a, b, c], MatchConfig.from_dict({**CONSTRAINED.to_dict(), "thresholds": thresholds})
@@ -514,3 +514,56 @@ def test_a_review_pair_already_linked_through_other_records_leaves_the_queue() -
     assert decision_for(result, SF, SAP).band == "review"
     result = match_records([crm, erp], CONFIG)
     assert decision_for(result, SF, SAP).rule == "same_vat"
+
+
+# --- levels that wait for a steward -------------------------------------------------------------------
+
+GROUP_WORDS = MatchConfig.from_dict(
+    {
+        **SETTINGS,
+        "comparisons": [
+            {
+                **SETTINGS["comparisons"][0],
+                "levels": [
+                    {"kind": "null"},
+                    {"kind": "exact", "m": 0.9, "u": 0.001},
+                    {
+                        "kind": "token_subset",
+                        "label": "extra group word",
+                        "words": ["holding", "nord"],
+                        "auto_link": False,
+                        "m": 0.01,
+                        "u": 0.001,
+                    },
+                    {"kind": "token_subset", "label": "extra words", "m": 0.05, "u": 0.001},
+                    {"kind": "else", "m": 0.04, "u": 0.997, "auto_link": False},
+                ],
+            },
+            *SETTINGS["comparisons"][1:],
+        ],
+    }
+)
+
+
+def test_a_name_with_an_extra_group_word_waits_for_a_steward_however_close_the_rest() -> None:
+    result = match_records(
+        [rec(*SF, name="Müller Maschinenbau Holding GmbH", duns="1"), rec(*SAP, duns="1")], GROUP_WORDS
+    )
+    decision = decision_for(result, SF, SAP)
+    assert decision.score >= GROUP_WORDS.high and decision.band == "review"
+    assert decision.evidence["note"] == "needs a steward: name extra group word"
+
+
+def test_another_extra_word_is_its_own_level_and_may_link() -> None:
+    result = match_records([rec(*SF, name="Müller Maschinenbau Kiel GmbH"), rec(*SAP)], GROUP_WORDS)
+    assert level_of(decision_for(result, SF, SAP), "name", GROUP_WORDS) == "extra words"
+    assert together(result, SF, SAP)
+
+
+def test_names_that_differ_throughout_never_link_automatically_even_on_a_shared_key() -> None:
+    result = match_records(
+        [rec(*SF, name="Schulze Logistik", duns="123456789"), rec(*SAP, duns="123456789")], GROUP_WORDS
+    )
+    decision = decision_for(result, SF, SAP)
+    assert decision.rule == "same_duns" and decision.band == "review"
+    assert not together(result, SF, SAP)

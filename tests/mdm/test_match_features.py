@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from mdm.match.features import TRANSFORMS, domain, name_core, name_first_token, postal, street_address, vat
+from mdm.match.features import (
+    TRANSFORMS,
+    abbreviates,
+    domain,
+    name_core,
+    name_first_token,
+    postal,
+    street_address,
+    vat,
+)
 
 
 @pytest.mark.parametrize(
@@ -87,3 +96,51 @@ def test_vat_too_short_to_identify_is_no_value() -> None:
 @pytest.mark.parametrize("name", sorted(TRANSFORMS))
 def test_every_transform_turns_missing_and_blank_into_none(name: str) -> None:
     assert TRANSFORMS[name]([None, "  "]) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "core"),
+    [
+        ("Primus Systemtechnik Gmhb", "primus systemtechnik"),  # two letters swapped
+        ("Lambert and Benson, Innc.", "lambert benson"),  # a letter doubled
+        ("Henck & Stroh Kommannditgesellschaft", "henck stroh"),  # one added in a long form
+        ("Steckel Logistik Gesallschaft mit beschränkter Haftung", "steckel logistik"),
+        ("Apex Core", "apex core"),  # a substituted letter is a word, not a garbled 'Corp'
+        ("Evergreen Solutions Inc. (Boston)", "evergreen solutions"),  # the place a CRM user added
+        ("OmniPlast Media Ltd - Newcastle upon Tyne", "omniplast media"),
+        ("Rhein - Main Logistik GmbH", "rhein main logistik"),  # a dash inside the name stays
+        ("Bałtycka Nieruchomości sp. j.", "baltycka nieruchomosci"),
+        ("Gebroeders van Tuijl V.O.F.", "gebroeders van tuijl"),
+    ],
+)
+def test_name_core_strips_garbled_legal_forms_and_trailing_qualifiers(name: str, core: str) -> None:
+    assert name_core([name]) == core
+
+
+@pytest.mark.parametrize(
+    ("name", "form"),
+    [("Müller GmbH", "GMBH"), ("X sp. z o.o.", "SPZOO"), ("Evergreen Inc. (Boston)", "INC"), ("Acme", None)],
+)
+def test_legal_form_is_read_from_the_name(name: str, form: str | None) -> None:
+    assert TRANSFORMS["legal_form"]([name]) == form
+
+
+@pytest.mark.parametrize(
+    ("short", "long", "expected"),
+    [
+        ("intl", "international", True),
+        ("solns", "solutions", True),
+        ("comm", "commerciale", True),
+        ("mfg", "manufacturing", True),
+        ("imom", "immobilien", False),
+        ("x", "xylo", False),
+    ],
+)
+def test_abbreviates(short: str, long: str, expected: bool) -> None:
+    assert abbreviates(short, long) is expected
+
+
+def test_tax_id_key_names_the_issuing_country_the_number_and_the_checksummed_code() -> None:
+    assert TRANSFORMS["tax_id"](["CHE-116.281.710 MWST", "CH"]) == "CH 116281710 CHE116281710"
+    assert TRANSFORMS["tax_id"](["136695976", "DE"]) == "DE 136695976 DE136695976"
+    assert TRANSFORMS["tax_id"](["12", "DE"]) is None

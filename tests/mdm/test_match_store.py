@@ -12,11 +12,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mdm.match import MatchConfig
 from mdm.match.store import (
+    list_models,
+    load_model,
     load_previous_decisions,
     load_xref,
     match_entity,
     record_steward_decision,
     save_decisions,
+    train_entity,
 )
 from mdm.store.models import CanonicalRecord, GoldenRecord, MatchDecision, Xref
 from tests.mdm.test_match_engine import SETTINGS
@@ -175,3 +178,68 @@ def test_saving_many_decisions_works_in_batches(store: sessionmaker[Session]) ->
     with store.begin() as session:
         assert save_decisions(session, "customer", [])["removed"] == 0
         assert session.scalar(select(func.count()).select_from(MatchDecision)) == 30
+
+
+# --- models --------------------------------------------------------------------------------------------
+
+LEARNT = MatchConfig.from_dict(
+    {
+        **SETTINGS,
+        "comparisons": [
+            {
+                **c,
+                "levels": [{k: v for k, v in level.items() if k not in ("m", "u")} for level in c["levels"]],
+            }
+            for c in SETTINGS["comparisons"]
+        ],
+    }
+)
+
+
+def _companies(session: Session, count: int, start: int = 0) -> None:
+    for n in range(start, start + count):
+        add_canonical(
+            session, "salesforce", f"001{n:05d}", name=f"Firma {n} GmbH", postal_code=f"{10000 + n}"
+        )
+        add_canonical(session, "sap", f"{100000 + n}", name=f"Firma {n} GmbH", postal_code=f"{10000 + n}")
+
+
+def test_a_match_run_stores_the_model_it_learnt_and_the_next_run_uses_it(store) -> None:
+    with store.begin() as session:
+        _companies(session, 40)
+    first = match_entity(store, "customer", LEARNT)
+    second = match_entity(store, "customer", LEARNT)
+    assert first.stats["model_learnt"] == "no model learnt for these settings yet"
+    assert "model_learnt" not in second.stats and second.model.version == first.model.version == 1
+    with store() as session:
+        assert list_models(session, "customer")[0]["records"] == 80
+
+
+def test_a_model_is_learnt_again_when_the_data_has_moved(store) -> None:
+    with store.begin() as session:
+        _companies(session, 40)
+    match_entity(store, "customer", LEARNT)
+    with store.begin() as session:
+        _companies(session, 20, start=40)  # +50 % records
+    again = match_entity(store, "customer", LEARNT)
+    assert again.model.version == 2 and again.stats["model_learnt"].startswith("the data has moved: 120")
+
+
+def test_a_model_learnt_for_other_settings_is_not_used(store) -> None:
+    with store.begin() as session:
+        _companies(session, 40)
+    match_entity(store, "customer", LEARNT)
+    other = MatchConfig.from_dict({**LEARNT.to_dict(), "max_block_size": 7})
+    again = match_entity(store, "customer", other)
+    assert again.model.version == 2 and again.model.fits(other)
+    with store() as session:
+        assert load_model(session, "customer", LEARNT).version == 1
+
+
+def test_train_entity_keeps_a_new_version_with_who_asked(store) -> None:
+    with store.begin() as session:
+        _companies(session, 40)
+    model = train_entity(store, "customer", LEARNT, trained_by="steward.ivy")
+    with store() as session:
+        rows = list_models(session, "customer")
+    assert model.version == 1 and (rows[0]["trained_by"], rows[0]["reason"]) == ("steward.ivy", "asked for")

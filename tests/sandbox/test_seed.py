@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from mdm.match.features import street_address
 from sandbox.datadir import SandboxData, read_data_dir
 from sandbox.salesforce.schema import KEY_PREFIX, load_schema, to_18
 from sandbox.sap.model import load_model
-from sandbox.seed import REFERENCE_DATE, SeedOptions, generate, write_seed
+from sandbox.seed import BP_SERVICE, REFERENCE_DATE, SeedOptions, expanded_partners, generate, write_seed
 
 OPTIONS = SeedOptions(seed=7, customers=400, products=60, orders=120)
 BP, PRODUCTS, ORDERS, PRICING = (
@@ -407,3 +408,64 @@ def test_prices_include_expired_and_future_condition_records(data: SandboxData) 
     assert any(ms(r["ConditionValidityStartDate"]) > reference_ms for r in records)
     assert {r["ConditionRateValueUnit"] for r in records} >= {"EUR", "USD"}
     assert all(r["ConditionType"] == "PR00" for r in records)
+
+
+# --- hard cases --------------------------------------------------------------------------------------
+
+HARD = SeedOptions(seed=9, customers=1500, products=0, orders=0, hard_cases=0.3)
+
+
+@pytest.fixture(scope="module")
+def hard():
+    return generate(HARD)
+
+
+def test_hard_cases_group_look_alike_companies_each_with_its_own_truth_entry(hard) -> None:
+    _, truth = hard
+    groups: dict[str, list[dict]] = {}
+    for company in truth["customers"]:
+        if "group" in company:
+            groups.setdefault(company["group"], []).append(company)
+    kinds = {g.split("-")[0] for g in groups}
+    assert kinds == {"sisters", "branches", "family", "franchise"}
+    assert set(truth["hard_cases"]) == kinds and all(len(members) >= 2 for members in groups.values())
+    share = sum(len(m) for m in groups.values()) / len(truth["customers"])
+    assert 0.25 <= share <= 0.35
+
+
+def test_sister_companies_share_an_address_but_not_a_legal_form_or_a_tax_id(hard) -> None:
+    data, truth = hard
+    partners = {p["BusinessPartner"]: p for p in expanded_partners(data.sap[BP_SERVICE])}
+    sisters: dict[str, list] = {}
+    for company in truth["customers"]:
+        if company.get("group", "").startswith("sisters") and company["sap"]:
+            sisters.setdefault(company["group"], []).append(partners[company["sap"][0]])
+    checked = 0
+    for members in sisters.values():
+        if len(members) < 2:
+            continue
+        addresses = {  # street and number as one line (migrated partners keep the number in the street)
+            (street_address([a["StreetName"], a["HouseNumber"]]), a["CityName"])
+            for a in (p["to_BusinessPartnerAddress"][0] for p in members)
+        }
+        taxes = [t["BPTaxNumber"] for p in members for t in p["to_BusinessPartnerTax"]]
+        assert len(addresses) == 1 and len(set(taxes)) == len(taxes)
+        checked += 1
+    assert checked >= 10
+
+
+def test_hard_seeds_tax_ids_pass_their_checksums(hard) -> None:
+    from stdnum import vatin
+
+    data, _ = hard
+    numbers = [t["BPTaxNumber"] for t in data.sap[BP_SERVICE]["A_BusinessPartnerTaxNumber"]]
+    eu = [n.replace(" ", "") for n in numbers if n[:2].isalpha() and not n.startswith("CHE") and " " not in n]
+    assert eu and sum(vatin.is_valid(n) for n in eu) / len(eu) >= 0.99
+
+
+def test_a_company_keeps_one_duns_number_in_every_account() -> None:
+    data, truth = generate(SeedOptions(seed=4, customers=600, products=0, orders=0))
+    accounts = {a["Id"]: a for a in data.salesforce["Account"]}
+    for company in truth["customers"]:
+        numbers = {accounts[k].get("DunsNumber") for k in company["salesforce"]} - {None}
+        assert len(numbers) <= 1
