@@ -89,10 +89,15 @@ def _add_keys(records: list[dict[str, Any]]) -> float:
 
 def prepare(size: int, seed: int, hard: float, data_dir: Path | None) -> Path:
     """The canonical records and truth of one data set, in a cache folder (built once)."""
+    # The prepared records depend on the mapping and the transforms: a change to either prepares anew.
+    code = hashlib.sha256()
+    for path in ("mappings/customer.yaml", "mdm/transform.py", "mdm/canonical.py", "mdm/match/features.py"):
+        code.update((ROOT / path).read_bytes())
+    version = code.hexdigest()[:8]
     if data_dir is not None:
-        folder = CACHE / f"data-{hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:10]}"
+        folder = CACHE / f"data-{hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:10]}-{version}"
     else:
-        folder = CACHE / f"seed{seed}-n{size}-hard{hard}"
+        folder = CACHE / f"seed{seed}-n{size}-hard{hard}-{version}"
     if (folder / "records.jsonl").exists() and (folder / "truth.json").exists():
         return folder
     folder.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 
 from mdm.match.config import Feature, KeyRule, MatchConfig
 from mdm.match.pool import Pool
@@ -77,11 +78,10 @@ class Blocker:
         """Each record's position in the sorted values of ``feature`` (no value: after all values)."""
         if feature not in self._ranks:
             values = self.pool.feature(feature)
-            ordered = {v: r for r, v in enumerate(sorted({v for v in values if v is not None}))}
-            missing = len(ordered)
-            self._ranks[feature] = np.fromiter(
-                (missing if v is None else ordered[v] for v in values), dtype=np.int64, count=len(values)
-            )
+            ranks, uniques = pd.factorize(np.array(values, dtype=object), sort=True, use_na_sentinel=True)
+            ranks = ranks.astype(np.int64)
+            ranks[ranks < 0] = len(uniques)
+            self._ranks[feature] = ranks
         return self._ranks[feature]
 
     def upper_bound(self) -> int:

@@ -305,8 +305,8 @@ class Constraint:
 class TrainingSettings:
     """How parameters are learnt (``mdm.match.training``) and when a stored model is learnt again."""
 
-    u_sample_pairs: int = 300_000  # random record pairs for the u probabilities
-    em_sample_pairs: int = 200_000  # candidate pairs (at most) the EM sessions and known matches use
+    u_sample_pairs: int = 200_000  # random record pairs for the u probabilities
+    em_sample_pairs: int = 100_000  # candidate pairs (at most) the EM sessions and known matches use
     max_iterations: int = 40
     tolerance: float = 1e-5  # EM stops when no probability moves by more than this
     retrain_change: float = 0.25  # re-learn when the live records grew or shrank by this share

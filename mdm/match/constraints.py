@@ -60,7 +60,7 @@ def parse_tax_id(key: str | None) -> TaxId | None:
     return TaxId(country or None, number, code)
 
 
-@functools.lru_cache(maxsize=65_536)
+@functools.cache
 def _check(code: str, country: str | None) -> Literal["valid", "checksum fails", "unchecked", "malformed"]:
     """python-stdnum's verdict on a tax number: its checksum holds, fails, cannot be checked (a US EIN
     has no check digit; countries stdnum does not know), or its length or format is not its country's."""
@@ -163,8 +163,10 @@ class Constraints:
             return False
         return _edits(x, y) > constraint.max_edits
 
-    def pair_conflicts(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Per pair: the index of the first constraint the two records break, or -1."""
+    def pair_conflicts(self, a: np.ndarray, b: np.ndarray, exact: bool = True) -> np.ndarray:
+        """Per pair: the index of the first constraint the two records break, or -1. ``exact=False``
+        skips checking the shape of tax numbers that differ by more than a typo (for training, where a
+        rare Steuernummer under a VAT prefix does no harm and the check costs)."""
         out = np.full(len(a), -1, dtype=np.int16)
         for k, constraint in enumerate(self.constraints):
             open_rows = np.flatnonzero(out < 0)
@@ -207,7 +209,9 @@ class Constraints:
                     workers=-1,
                 )
                 far = both[edits > constraint.max_edits]
-                if len(far):  # a number not shaped like a tax id of its country conflicts with none
+                if len(far) and not exact:
+                    out[far] = k
+                elif len(far):  # a number not shaped like a tax id of its country conflicts with none
                     shaped = [
                         not (
                             parse_tax_id(items[int(a[row])]).malformed

@@ -172,16 +172,14 @@ class Pool:
         if rule.name not in self._rule_codes:
             if len(rule.keys) == 1:
                 self._rule_codes[rule.name] = self.codes(rule.keys[0])
-            else:  # combine the keys' own codes, then number the combinations densely
+            else:  # combine the keys' own (dense) codes, then number the combinations densely
                 combined = np.zeros(len(self), dtype=np.int64)
                 missing = np.zeros(len(self), dtype=bool)
                 for key in rule.keys:
                     codes = self.codes(key)
                     missing |= codes < 0
-                    _, codes = np.unique(codes, return_inverse=True)
-                    combined = combined * (int(codes.max(initial=0)) + 1) + codes
-                    _, combined = np.unique(combined, return_inverse=True)
-                combined = combined.astype(np.int64)
+                    combined = combined * (int(codes.max(initial=0)) + 2) + codes + 1
+                    combined = pd.factorize(combined)[0].astype(np.int64)
                 combined[missing] = -1
                 self._rule_codes[rule.name] = combined
         return self._rule_codes[rule.name]

@@ -55,6 +55,7 @@ class _ComparisonColumns:
         self.systems = comparison.systems
         self._tokens: np.ndarray | None = None
         self._lengths: np.ndarray | None = None
+        self._initials: tuple[np.ndarray, np.ndarray] | None = None
         # The first level that needs a similarity (not null, exact or else): cheap levels stop there.
         self.first_similarity = next(
             (i for i, lv in enumerate(comparison.levels) if lv.kind not in ("null", "exact", "else")),
@@ -71,9 +72,30 @@ class _ComparisonColumns:
             self._lengths = np.fromiter((len(v) for v in self.column), dtype=np.int64, count=len(self.column))
         return self._lengths
 
+    def initials(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each record's number of words and their first letters by position (0 padding)."""
+        if self._initials is None:
+            counts = np.zeros(len(self.column), dtype=np.int16)
+            letters = np.zeros((len(self.column), MAX_WORDS), dtype=np.int32)
+            for i, value in enumerate(self.column.tolist()):
+                words = value.split()
+                counts[i] = len(words)
+                for j, word in enumerate(words[:MAX_WORDS]):
+                    letters[i, j] = ord(word[0])
+            self._initials = (counts, letters)
+        return self._initials
+
     def abbreviated(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Per pair: the same number of words, each equal or an abbreviation of the other's, not all equal."""
         column = self.column
+        counts, letters = self.initials()
+        # Word by word abbreviations share the number of words and every first letter: look only there.
+        maybe = (counts[a] == counts[b]) & (letters[a] == letters[b]).all(axis=1)
+        out = np.zeros(len(a), dtype=bool)
+        rows = np.flatnonzero(maybe)
+        if not len(rows):
+            return out
+        a, b = a[rows], b[rows]
 
         def check(i: int, j: int) -> bool:
             left, right = column[i].split(), column[j].split()
@@ -83,9 +105,10 @@ class _ComparisonColumns:
                 x == y or abbreviates(x, y) or abbreviates(y, x) for x, y in zip(left, right, strict=True)
             )
 
-        return np.fromiter(
+        out[rows] = np.fromiter(
             (check(i, j) for i, j in zip(a.tolist(), b.tolist(), strict=True)), dtype=bool, count=len(a)
         )
+        return out
 
     def differ_in(self, words: frozenset[str], a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Per pair: whether a word one value has and the other lacks is one of ``words``."""
@@ -241,7 +264,8 @@ class Scorer:
                     similarity("token_sort_ratio", open_rows) < 1.0 - EPSILON
                 )
                 if level.words:
-                    cond &= columns.differ_in(level.words, a[open_rows], b[open_rows])
+                    rows = np.flatnonzero(cond)
+                    cond[rows] = columns.differ_in(level.words, a[open_rows[rows]], b[open_rows[rows]])
             elif level.kind == "token_replaced":
                 cond = np.zeros(len(open_rows), dtype=bool)
                 # Sharing all words but one needs some token overlap: look only where there is some.
@@ -249,7 +273,8 @@ class Scorer:
                 if len(near):
                     cond[near] = _one_word_replaced(columns.tokens(), a[open_rows[near]], b[open_rows[near]])
                 if level.words:
-                    cond &= columns.differ_in(level.words, a[open_rows], b[open_rows])
+                    rows = np.flatnonzero(cond)
+                    cond[rows] = columns.differ_in(level.words, a[open_rows[rows]], b[open_rows[rows]])
             elif level.kind == "abbreviation":
                 cond = np.zeros(len(open_rows), dtype=bool)
                 near = np.flatnonzero(similarity("token_set_ratio", open_rows) >= 0.4)

@@ -157,9 +157,9 @@ class Trainer:
         )
         clamp[deterministic] = 1
         if self.review_when:  # two legal forms: nearly always two companies of one group
-            clamp[self.review_when.pair_conflicts(a, b) >= 0] = 0
+            clamp[self.review_when.pair_conflicts(a, b, exact=False) >= 0] = 0
         if self.cannot_link:
-            clamp[self.cannot_link.pair_conflicts(a, b) >= 0] = 0
+            clamp[self.cannot_link.pair_conflicts(a, b, exact=False) >= 0] = 0
         info = {"candidates": len(pairs), "sampled": len(a), "rate": round(rate, 6)}
         return _Pairs(a, b, levels, clamp), (1.0 / rate if len(a) else 1.0), info
 

@@ -192,6 +192,7 @@ def test_a_steward_approves_a_review_item_and_reads_why_golden_values_won(
             .limit(1)
         )
         golden = session.get(GoldenRecord, golden_id)
+        members = session.scalar(select(func.count()).select_from(Xref).where(Xref.golden_id == golden_id))
     page.get_by_role("link", name="Golden records").click()
     page.get_by_label("name or id contains").fill(golden.values["name"][:12])
     page.get_by_role("button", name="Search").click()
@@ -208,5 +209,6 @@ def test_a_steward_approves_a_review_item_and_reads_why_golden_values_won(
         assert row.locator("td.rule").inner_text() == (origin.get("rule") or ""), field
     systems = {origin.get("system") for origin in golden.provenance.values()}
     assert systems & {"salesforce", "sap"}, golden.provenance
-    assert page.locator("table.side-by-side thead th").count() == 3  # field + one column per member
+    assert members >= 2
+    assert page.locator("table.side-by-side thead th").count() == 1 + members  # field + one column per member
     page.screenshot(path=screenshots / "05-golden-record.png", full_page=True)
