@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import pandas as pd
 
 from mdm.match.config import Feature, KeyRule, MatchConfig
 from mdm.match.pool import Pool
@@ -77,11 +76,13 @@ class Blocker:
     def _rank(self, feature: Feature) -> np.ndarray:
         """Each record's position in the sorted values of ``feature`` (no value: after all values)."""
         if feature not in self._ranks:
-            values = self.pool.feature(feature)
-            ranks, uniques = pd.factorize(np.array(values, dtype=object), sort=True, use_na_sentinel=True)
-            ranks = ranks.astype(np.int64)
-            ranks[ranks < 0] = len(uniques)
-            self._ranks[feature] = ranks
+            codes, uniques = self.pool.factorized(feature)
+            # Sort the distinct values only (Python's sort of strings), then rank every record by its code.
+            order = sorted(range(len(uniques)), key=uniques.__getitem__)
+            rank_of = np.empty(len(uniques) + 1, dtype=np.int64)
+            rank_of[np.array(order, dtype=np.int64)] = np.arange(len(uniques), dtype=np.int64)
+            rank_of[-1] = len(uniques)  # no value (code -1): after all values
+            self._ranks[feature] = rank_of[codes]
         return self._ranks[feature]
 
     def upper_bound(self) -> int:

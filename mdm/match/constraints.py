@@ -109,34 +109,30 @@ class Constraints:
             else:
                 items = list(pool.feature(constraint.feature))
             self._items.append(items)
-        self._present = [
-            np.fromiter((x is not None for x in items), dtype=bool, count=len(pool)) for items in self._items
-        ]
         # Integer codes per constraint: records that can only conflict when their codes differ.
-        self._owners = [
-            np.fromiter(
-                (isinstance(x, tuple) and x[0] == "owner" for x in items), dtype=bool, count=len(pool)
-            )
-            for items in self._items
-        ]
+        self._owners: list[np.ndarray | None] = []
         self._numbers: list[np.ndarray | None] = []
         self._codes: list[np.ndarray] = []
         self._groups_of: list[np.ndarray | None] = []
-        for constraint, items in zip(self.constraints, self._items, strict=True):
-            if constraint.kind == "tax_id":
-                parts = [x.split(" ", 2) if x else None for x in items]
-                numbers = np.array([p[1] if p else None for p in parts], dtype=object)
-                self._numbers.append(numbers)
-                self._codes.append(pd.factorize(numbers, use_na_sentinel=True)[0].astype(np.int64))
-                countries = np.array([p[0] if p else "" for p in parts], dtype=object)
-                self._groups_of.append(pd.factorize(countries)[0].astype(np.int64))
-                continue
-            keys = [None if x is None else (x[1] if isinstance(x, tuple) else x) for x in items]
+        for constraint in self.constraints:
+            codes, uniques = pool.factorized(constraint.feature)
+            self._owners.append(None)
             self._numbers.append(None)
             self._groups_of.append(None)
-            self._codes.append(
-                pd.factorize(np.array(keys, dtype=object), use_na_sentinel=True)[0].astype(np.int64)
-            )
+            if constraint.kind == "tax_id":  # split the distinct keys only: 'DE 123456789 DE123456789'
+                parts = [key.split(" ", 2) for key in uniques.tolist()]
+                numbers = np.array([p[1] for p in parts] + [None], dtype=object)
+                self._numbers[-1] = numbers[codes]  # code -1: the appended None
+                number_codes = pd.factorize(numbers[:-1], use_na_sentinel=True)[0].astype(np.int64)
+                country_codes = pd.factorize(np.array([p[0] for p in parts], dtype=object))[0]
+                self._codes.append(np.where(codes >= 0, np.r_[number_codes, -1][codes], -1))
+                self._groups_of[-1] = np.r_[country_codes.astype(np.int64), -1][codes]
+                continue
+            if constraint.kind == "reference":
+                self._owners[-1] = (codes >= 0) & (
+                    pool.system_code == pool.system_index(constraint.owner or "")
+                )
+            self._codes.append(codes)
 
     def __bool__(self) -> bool:
         return bool(self.constraints)
@@ -178,7 +174,7 @@ class Constraints:
                 ca, cb = codes[a[open_rows]], codes[b[open_rows]]
                 differ = open_rows[(ca != cb) & (ca >= 0) & (cb >= 0)]
                 if len(differ):
-                    column = np.array(self.pool.feature(constraint.feature), dtype=object)
+                    column = self.pool.objects(constraint.feature)
                     edits = process.cpdist(
                         column[a[differ]],
                         column[b[differ]],

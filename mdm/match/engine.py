@@ -190,10 +190,11 @@ def _scored_links(
     for start in range(0, len(pairs), PAIR_CHUNK):
         part = slice(start, start + PAIR_CHUNK)
         a, b, rule, det = pairs.a[part], pairs.b[part], pairs.rule[part], deterministic[part]
-        rows = np.flatnonzero(det | scorer.keep_above(a, b, threshold))
+        keep_rows, known = scorer.keep_above(a, b, threshold)
+        rows = np.flatnonzero(det | keep_rows)
         similar += len(rows)
         a, b, rule, det = a[rows], b[rows], rule[rows], det[rows]
-        levels = scorer.levels(a, b)
+        levels = scorer.levels(a, b, known={k: column[rows] for k, column in known.items()})
         log_odds = scorer.log2_odds(levels, a)
         score = probabilities(log_odds)
         keep = np.flatnonzero(det | (score >= low))
@@ -608,11 +609,17 @@ class _Clustering:
         clusters = []
         refs, golden_ids = pool.refs, pool.golden_ids
         for root, members in uf.members.items():
-            golden = sorted(golden_ids[g] for g in uf.golden.get(root, ()))
-            clusters.append(Cluster(tuple(sorted(refs[i] for i in members)), tuple(golden)))
+            golden = uf.golden.get(root)
+            clusters.append(
+                Cluster(
+                    tuple(sorted([refs[i] for i in members])),
+                    tuple(sorted([golden_ids[g] for g in golden])) if golden else (),
+                )
+            )
         for i in range(len(pool)):
             if uf.parent[i] == i and i not in uf.members:  # on its own
-                clusters.append(Cluster((refs[i],), tuple(golden_ids[g] for g in uf.golden.get(i, ()))))
+                golden = uf.golden.get(i)
+                clusters.append(Cluster((refs[i],), tuple(golden_ids[g] for g in golden) if golden else ()))
         clusters.sort(key=lambda c: c.members[0])
         auto = [d for d in decisions if d.band == "auto"]
         stats["auto_links"] = len(auto)

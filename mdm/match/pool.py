@@ -114,6 +114,8 @@ class Pool:
                 raise ValueError(
                     f"prepared match key {key!r} has {len(column)} values for {len(self.refs)} records"
                 )
+        self._objects: dict[Feature, np.ndarray] = {}
+        self._factorized: dict[Feature, tuple[np.ndarray, np.ndarray]] = {}
         self._codes: dict[tuple[Feature, frozenset[str]], np.ndarray] = {}
         self._rule_codes: dict[str, np.ndarray] = {}
 
@@ -155,15 +157,29 @@ class Pool:
             self._raw[field] = [values.get(field) for values in self.values]
         return self._raw[field]
 
+    def objects(self, feature: Feature) -> np.ndarray:
+        """The feature's values as a numpy object array (made once; do not modify it)."""
+        if feature not in self._objects:
+            self._objects[feature] = np.array(self.feature(feature), dtype=object)
+        return self._objects[feature]
+
+    def factorized(self, feature: Feature) -> tuple[np.ndarray, np.ndarray]:
+        """(codes, uniques): one integer per record (-1: no value) and the distinct values by code."""
+        if feature not in self._factorized:
+            codes, uniques = pd.factorize(self.objects(feature), use_na_sentinel=True)
+            self._factorized[feature] = (codes.astype(np.int64), uniques)
+        return self._factorized[feature]
+
     def codes(self, feature: Feature, ignore: frozenset[str] = frozenset()) -> np.ndarray:
         """One integer per distinct value of the feature (-1: no value, or a value in ``ignore``)."""
+        if not ignore:
+            return self.factorized(feature)[0]
         key = (feature, ignore)
         if key not in self._codes:
-            codes, uniques = pd.factorize(np.array(self.feature(feature), dtype=object), use_na_sentinel=True)
-            codes = codes.astype(np.int64)
-            if ignore:
-                dropped = np.flatnonzero(np.isin(uniques, list(ignore)))
-                codes[np.isin(codes, dropped)] = -1
+            codes, uniques = self.factorized(feature)
+            dropped = np.flatnonzero(np.isin(uniques, list(ignore)))
+            codes = codes.copy()
+            codes[np.isin(codes, dropped)] = -1
             self._codes[key] = codes
         return self._codes[key]
 

@@ -43,10 +43,11 @@ class _ComparisonColumns:
 
     def __init__(self, pool: Pool, comparison: Comparison):
         self.comparison = comparison
-        values = pool.feature(comparison.feature)
         self.codes = pool.codes(comparison.feature, comparison.ignore)
-        self.column = np.array(values, dtype=object)
+        self.column = pool.objects(comparison.feature).copy()
         self.column[self.codes < 0] = ""
+        # The distinct values by code (per-value work is done once per distinct value).
+        self.uniques: list[str] = pool.factorized(comparison.feature)[1].tolist()
         # Levels comparing another transform of the same fields (e.g. the name without spaces).
         self.level_codes: dict[int, np.ndarray] = {}
         for index, level in enumerate(comparison.levels):
@@ -66,23 +67,37 @@ class _ComparisonColumns:
         counts = np.bincount(present, minlength=int(self.codes.max(initial=-1)) + 1).astype(np.float64)
         self.frequency = counts / max(len(present), 1)
 
+    def similarity(self, scorer: Any, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``scorer``'s similarity of the records' values, pair by pair (rapidfuzz, on every core). A
+        column of few distinct values (cities, postal codes, streets of a crowded block) is compared
+        once per distinct pair of values."""
+        column = self.column
+        if len(self.uniques) * 2 > len(column) or len(a) < 1_000:
+            return process.cpdist(column[a], column[b], scorer=scorer, workers=-1)
+        width = len(self.uniques) + 1
+        pair, inverse = np.unique((self.codes[a] + 1) * width + self.codes[b] + 1, return_inverse=True)
+        first = np.empty(len(pair), dtype=np.int64)
+        first[inverse] = np.arange(len(a))  # a row of each distinct pair (all its rows are alike)
+        return process.cpdist(column[a[first]], column[b[first]], scorer=scorer, workers=-1)[inverse]
+
     def lengths(self) -> np.ndarray:
         """Each record's value length (0: none)."""
         if self._lengths is None:
-            self._lengths = np.fromiter((len(v) for v in self.column), dtype=np.int64, count=len(self.column))
+            per_value = np.fromiter((len(v) for v in self.uniques), dtype=np.int64, count=len(self.uniques))
+            self._lengths = np.r_[per_value, 0][self.codes]  # code -1 (no value): the appended 0
         return self._lengths
 
     def initials(self) -> tuple[np.ndarray, np.ndarray]:
         """Each record's number of words and their first letters by position (0 padding)."""
         if self._initials is None:
-            counts = np.zeros(len(self.column), dtype=np.int16)
-            letters = np.zeros((len(self.column), MAX_WORDS), dtype=np.int32)
-            for i, value in enumerate(self.column.tolist()):
+            counts = np.zeros(len(self.uniques) + 1, dtype=np.int16)
+            letters = np.zeros((len(self.uniques) + 1, MAX_WORDS), dtype=np.int32)
+            for i, value in enumerate(self.uniques):
                 words = value.split()
                 counts[i] = len(words)
                 for j, word in enumerate(words[:MAX_WORDS]):
                     letters[i, j] = ord(word[0])
-            self._initials = (counts, letters)
+            self._initials = (counts[self.codes], letters[self.codes])
         return self._initials
 
     def abbreviated(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -126,13 +141,13 @@ class _ComparisonColumns:
         """Each record's words as integer ids (up to ``MAX_WORDS``, -1 padding): shape (records, words)."""
         if self._tokens is None:
             ids: dict[str, int] = {}
-            out = np.full((len(self.column), MAX_WORDS), -1, dtype=np.int32)
-            for i, value in enumerate(self.column.tolist()):
+            out = np.full((len(self.uniques) + 1, MAX_WORDS), -1, dtype=np.int32)
+            for i, value in enumerate(self.uniques):
                 for j, word in enumerate(dict.fromkeys(value.split())):
                     if j >= MAX_WORDS:
                         break
                     out[i, j] = ids.setdefault(word, len(ids))
-            self._tokens = out
+            self._tokens = out[self.codes]  # code -1 (no value): the appended row of padding
         return self._tokens
 
 
@@ -169,14 +184,28 @@ class Scorer:
 
     # --- levels --------------------------------------------------------------------------------------
 
-    def levels(self, a: np.ndarray, b: np.ndarray, cheap: bool = False) -> np.ndarray:
+    def levels(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        cheap: bool = False,
+        known: dict[int, np.ndarray] | None = None,
+    ) -> np.ndarray:
         """Level index hit by each pair for each comparison: shape (pairs, comparisons).
 
         ``cheap``: only the levels up to a comparison's first similarity level (null and exact levels,
-        on integer codes); pairs those leave open get -1.
+        on integer codes); pairs those leave open get -1. ``known``: levels already worked out, per
+        comparison index (-1 where not), as ``keep_above`` gives them: only the rest are computed.
         """
         out = np.empty((len(a), len(self.columns)), dtype=np.int8)
         for k, columns in enumerate(self.columns):
+            if known is not None and k in known:
+                column = known[k].copy()
+                missing = np.flatnonzero(column < 0)
+                if len(missing):
+                    column[missing] = self._levels_of(columns, a[missing], b[missing], cheap)
+                out[:, k] = column
+                continue
             out[:, k] = self._levels_of(columns, a, b, cheap)
         for k, j in self._only_without:
             out[out[:, j] != 0, k] = 0  # the other comparison could compare: this one lands on null
@@ -198,10 +227,13 @@ class Scorer:
             out[levels[:, k] == i] = k
         return out
 
-    def keep_above(self, a: np.ndarray, b: np.ndarray, log_odds: float) -> np.ndarray:
+    def keep_above(
+        self, a: np.ndarray, b: np.ndarray, log_odds: float
+    ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
         """Which pairs could reach ``log_odds`` (the model must be set), without their similarities:
         the cheap levels, and for each comparison they leave open its best weight further down; then,
-        for the pairs still in, the full levels of the most decisive comparison (usually the name)."""
+        for the pairs still in, the full levels of the most decisive comparison (usually the name).
+        Also returns the levels worked out on the way (``levels(known=...)`` need not redo them)."""
         assert self.model is not None
         levels = self.levels(a, b, cheap=True)
         bound = self._bound(levels, a)
@@ -212,7 +244,9 @@ class Scorer:
             full = self._levels_of(self.columns[k], a[rows], b[rows])
             bound[rows] += self._weights[k][full] - self._best_open[k]
             keep[rows] = bound[rows] >= log_odds
-        return keep
+            levels[rows, k] = full
+        # Cheap levels that hit are final; the decisive comparison is complete where it was computed.
+        return keep, {k: levels[:, k]}
 
     def _bound(self, levels: np.ndarray, a: np.ndarray) -> np.ndarray:
         total = np.full(len(levels), self.model.prior_weight if self.model else 0.0)
@@ -232,18 +266,14 @@ class Scorer:
         # levels only ever ask for fewer rows).
         cached: dict[str, np.ndarray] = {}
 
-        def similarity(kind: str, rows: np.ndarray) -> np.ndarray:
-            if kind not in cached:
+        def similarity(kind: str, rows: np.ndarray, key: str | None = None) -> np.ndarray:
+            key = key or kind
+            if key not in cached:
                 scorer, scale = _SIMILARITY[kind]
                 full = np.zeros(len(a), dtype=np.float64)
-                full[rows] = (
-                    process.cpdist(
-                        columns.column[a[rows]], columns.column[b[rows]], scorer=scorer, workers=-1
-                    )
-                    / scale
-                )
-                cached[kind] = full
-            return cached[kind][rows]
+                full[rows] = columns.similarity(scorer, a[rows], b[rows]) / scale
+                cached[key] = full
+            return cached[key][rows]
 
         for index, level in enumerate(comparison.levels):
             open_rows = np.flatnonzero(hit < 0)
@@ -260,9 +290,9 @@ class Scorer:
             elif level.kind == "else":
                 cond = np.ones(len(open_rows), dtype=bool)
             elif level.kind == "token_subset":  # every word of one value is in the other, which has more
-                cond = (similarity("token_set_ratio", open_rows) >= 1.0 - EPSILON) & (
-                    similarity("token_sort_ratio", open_rows) < 1.0 - EPSILON
-                )
+                cond = similarity("token_set_ratio", open_rows) >= 1.0 - EPSILON
+                subset = open_rows[cond]  # the word order only matters where one set holds the other
+                cond[cond] = similarity("token_sort_ratio", subset, "token_sort_ratio/subset") < 1.0 - EPSILON
                 if level.words:
                     rows = np.flatnonzero(cond)
                     cond[rows] = columns.differ_in(level.words, a[open_rows[rows]], b[open_rows[rows]])
