@@ -84,8 +84,10 @@ class Page:
     system: System
     entity: str
     records: list[ExtractedRecord]
-    # The highest change stamp on this page: a caller may move its watermark there once the page is stored.
+    # The highest change stamp on this page: a caller may move its watermark there once the page is stored
+    # when ``ordered`` (the extraction's pages come in stamp order), else once every page is stored.
     max_stamp: dt.datetime | None = None
+    ordered: bool = False
 
 
 @dataclass

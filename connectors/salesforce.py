@@ -723,18 +723,28 @@ class SalesforceConnector:
                 emitted.update(r.key for r in page.records)
                 pages, records = pages + 1, records + len(page.records)
                 yield page
-        soql = f"SELECT {', '.join(select)} FROM {obj}{where} ORDER BY {soql_name(src.stamp)}, Id"
+        soql = f"SELECT {', '.join(select)} FROM {obj}{where}"
         use_bulk = (
             self._count(f"FROM {obj}{where}", include_deleted=True, entity=obj)
             > self.settings.bulk_query_threshold
         )
+        # Bulk API 2.0 does not support ORDER BY (and it would disable PK chunking: "Understanding Bulk
+        # API 2.0 Query", SOQL considerations): its pages come in no stamp order, so they are marked
+        # unordered and the watermark moves only once all of them are stored. REST pages are ordered.
         rows = (
             self._bulk_rows(obj, soql, select, include_deleted=True)
             if use_bulk
-            else self._query(soql, include_deleted=True, operation="query", entity=obj)
+            else self._query(
+                f"{soql} ORDER BY {soql_name(src.stamp)}, Id",
+                include_deleted=True,
+                operation="query",
+                entity=obj,
+            )
         )
         for batch in rows:
-            page = self._page(entity, batch, select, payload_fields, skip=emitted)
+            page = self._page(entity, batch, select, payload_fields, skip=emitted, ordered=not use_bulk)
+            if use_bulk:  # a record met twice (chunks of a changing table) is given once
+                emitted.update(r.key for r in page.records)
             pages, records = pages + 1, records + len(page.records)
             log.info(
                 "salesforce extract %s: page %d, %d records (%d so far) via %s; %d API calls",
@@ -756,6 +766,7 @@ class SalesforceConnector:
         *,
         skip: Collection[str] = (),
         move_watermark: bool = True,
+        ordered: bool = False,
     ) -> Page:
         src = entity.salesforce
         out: list[ExtractedRecord] = []
@@ -777,7 +788,7 @@ class SalesforceConnector:
             )
         for child in src.children:
             self._attach_children(child, out)
-        return Page(SYSTEM, entity.entity, out, max_stamp if move_watermark else None)
+        return Page(SYSTEM, entity.entity, out, max_stamp if move_watermark else None, ordered=ordered)
 
     def _child_select(self, child: SalesforceChild) -> list[str]:
         names = ["Id", child.parent_field, *child.fields, *([child.external_id] if child.external_id else [])]
@@ -882,9 +893,13 @@ class SalesforceConnector:
     def write_batch(self, entity: EntitySource, records: Sequence[WriteRecord]) -> list[WriteOutcome]:
         """Upsert on the external id; one outcome per record, in order. Unchanged records cost nothing.
 
-        A record whose ``remote_key`` (Id) is known is upserted on ``Id`` instead: it may not carry
-        the external id yet (an account SyncHub links for the first time), and only one of several
-        duplicates can hold a unique external id value.
+        A record whose ``remote_key`` (Id) is known is updated by its Id instead: it may not carry the
+        external id yet (an account SyncHub links for the first time), and only one of several
+        duplicates can hold a unique external id value. Below the bulk threshold that is the sObject
+        Collections *update* resource: collections upsert keys on external ids only ("Only external
+        ids are supported. Don't use record ids.", REST API Developer Guide, "Upsert Records Using
+        sObject Collections"); a Bulk API 2.0 upsert job may name ``Id`` ("does not match an External
+        ID, Salesforce Id, or indexed field" is its refusal of anything else).
         """
         src = entity.salesforce
         obj = soql_name(src.object)
@@ -1008,9 +1023,13 @@ class SalesforceConnector:
                 for item in items
             ],
         }
+        # Known records (ext "Id"): PATCH /composite/sobjects updates each by the Id it carries ("Update
+        # Records Using sObject Collections"); the others upsert on the external id.
+        by_id = ext.lower() == "id"
+        path = "composite/sobjects" if by_id else f"composite/sobjects/{obj}/{ext}"
         try:
-            with self._calling("collections_upsert", obj):
-                results = self._client().restful(f"composite/sobjects/{obj}/{ext}", method="PATCH", json=body)
+            with self._calling("collections_update" if by_id else "collections_upsert", obj):
+                results = self._client().restful(path, method="PATCH", json=body)
         except (ConfigError, BudgetExhausted, AuthError):
             raise
         except RunFatalError as exc:

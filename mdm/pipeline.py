@@ -68,8 +68,6 @@ DEFAULT_CONN_IDS = {"salesforce": "synchub_crm", "sap": "synchub_erp"}
 CHUNK = 500  # records per staging transaction
 MERGE_CHUNK = 1000  # golden records per merge transaction
 PROBLEM_EXAMPLES = 20
-# Systems whose extraction pages come ordered by change stamp: the watermark may move after every page.
-ORDERED_SYSTEMS = frozenset({"salesforce"})
 _EDM_TIME = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.\d+)?S)?$")
 
 Sessions = sessionmaker[Session]
@@ -414,12 +412,14 @@ def extract(
         pages = 0
         watermark = since
         page_max: dt.datetime | None = None
+        unordered = False  # a page in no stamp order: the watermark waits for the last page
         for page in source.extract_changed(mapping.source, since):
             pages += 1
             stager.stage(page.records)
             if page.max_stamp is not None:
                 page_max = max(page_max, page.max_stamp) if page_max else page.max_stamp
-                if system in ORDERED_SYSTEMS:
+                unordered |= not page.ordered
+                if not unordered:
                     # Pages ordered by stamp: later records are at or after this page's highest stamp.
                     watermark = _advance(
                         store, system, entity, stamp_field, min(page.max_stamp, started), run
@@ -435,7 +435,7 @@ def extract(
                 stager.staged.changed,
                 watermark.isoformat() if watermark else "-",
             )
-        if page_max is not None and system not in ORDERED_SYSTEMS:
+        if page_max is not None and unordered:
             watermark = _advance(store, system, entity, stamp_field, min(page_max, started), run)
         deleted = _reconcile_deletes(store, source, mapping, system, run, max_delete_share) if full else None
         stats = stager.stats()

@@ -509,7 +509,13 @@ class RestApi:
             raise _method_not_allowed(call.request.method, "PATCH")
         od = self.org.object_def(call.param("obj"))
         ext = od.field(call.param("ext_field"))
-        if ext is None or not (ext.external_id or ext.name == "Id"):
+        if ext is not None and ext.name == "Id":
+            # "Only external ids are supported. Don't use record ids." (REST API Developer Guide, "Upsert
+            # Records Using sObject Collections"): known records go through PATCH /composite/sobjects.
+            raise SalesforceApiError(
+                400, "INVALID_FIELD", "Only external ids are supported in an sObject Collections upsert"
+            )
+        if ext is None or not ext.external_id:
             raise SalesforceApiError(404, "NOT_FOUND", "The requested resource does not exist")
         body = call.json_object()
         all_or_none = _bool_param(body.get("allOrNone"))

@@ -250,6 +250,14 @@ def _bulk_query_restriction(parsed: soql_engine.Query) -> str | None:
         return "Aggregate Queries not supported in Bulk Query"
     if parsed.offset is not None:
         return "OFFSET clause not supported in Bulk Query"
+    # "Bulk API 2.0 doesn't support SOQL queries that include any of these items: GROUP BY, LIMIT,
+    # ORDER BY, OFFSET, or TYPEOF clauses" ("Understanding Bulk API 2.0 Query", SOQL considerations;
+    # ORDER BY also disables PK chunking). The sandbox refuses ORDER BY and LIMIT so that no code path
+    # comes to rely on them.
+    if parsed.order_by:
+        return "ORDER BY clause not supported in Bulk Query"
+    if parsed.limit is not None:
+        return "LIMIT clause not supported in Bulk Query"
     if any(path.field.type == "address" for path in parsed.select):
         return "Selecting compound data not supported in Bulk Query"
     return None

@@ -278,11 +278,34 @@ def test_bulk_and_rest_extraction_yield_identical_records(sandbox_factory, entit
     keys_rest = [k for page in rest.extract_all_keys(source) for k in page]
     keys_bulk = [k for page in bulk.extract_all_keys(source) for k in page]
 
-    assert via_bulk == via_rest
+    assert sorted(via_bulk, key=lambda r: r.key) == sorted(via_rest, key=lambda r: r.key)
     assert sorted(keys_bulk) == sorted(keys_rest)
     assert any(r.is_deleted for r in via_bulk)
     assert bulk.usage.by_operation["bulk_query"] > 0
     assert "bulk_query" not in rest.usage.by_operation
+
+
+def test_bulk_queries_carry_no_order_by_and_their_pages_do_not_move_the_watermark_alone(
+    sandbox_factory, paged
+):
+    """Issue 11, row 4: Bulk API 2.0 does not support ORDER BY; the sandbox refuses it as documented."""
+    sandbox_factory(data_dir=paged)
+    source = entity_source("customer")
+    bulk = connect(bulk_query_threshold=10, bulk_page_size=100)
+    since = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+    pages = list(bulk.extract_changed(source, since))
+    rest_keys = sorted(r.key for r in records_of(connect(), source, since))
+
+    assert bulk.usage.by_operation["bulk_query"] > 0
+    assert sorted(r.key for p in pages for r in p.records) == rest_keys  # each record once
+    assert len(pages) > 1 and not any(p.ordered for p in pages)
+    # The old query: refused by the sandbox as Bulk API 2.0's SOQL considerations say.
+    handler = bulk._client().bulk2.Account
+    with pytest.raises(Exception, match="ORDER BY"):
+        next(handler.query("SELECT Id FROM Account ORDER BY SystemModstamp, Id", max_records=100))
+    rest_pages = list(connect(query_page_size=200).extract_changed(source, since))
+    assert all(p.ordered for p in rest_pages)
 
 
 # ---------------------------------------------------------------------------------------------- writes
@@ -405,6 +428,28 @@ def test_a_known_record_is_updated_without_its_create_only_fields(sandbox_factor
         next(r for r in sandboxes.org.live_records("PricebookEntry") if r["Id"] == entry["Id"])["UnitPrice"]
         == 99.5
     )
+
+
+def test_known_records_are_updated_by_id_through_collections_update_not_an_upsert_on_id(
+    sandbox_factory, small
+):
+    """Issue 11, row 1: sObject Collections upsert keys on external ids only; the sandbox refuses Id."""
+    sandboxes = sandbox_factory(data_dir=small)
+    connector = connect()
+    account = sandboxes.org.live_records("Account")[0]
+    record = WriteRecord("K1", {"Name": "Renamed By Id", "SyncHub_Id__c": "K1"}, remote_key=account["Id"])
+
+    [outcome] = connector.write_batch(entity_source("customer"), [record])
+
+    assert (outcome.status, outcome.remote_key) == ("updated", account["Id"])
+    assert connector.usage.by_operation["collections_update"] == 1
+    assert "collections_upsert" not in connector.usage.by_operation
+    stored = next(r for r in sandboxes.org.live_records("Account") if r["Id"] == account["Id"])
+    assert (stored["Name"], stored["SyncHub_Id__c"]) == ("Renamed By Id", "K1")
+    # What the old code sent: the sandbox, like the real API, refuses an upsert keyed on Id.
+    body = {"allOrNone": False, "records": [{"attributes": {"type": "Account"}, "Id": account["Id"]}]}
+    with pytest.raises(Exception, match="Only external ids"):
+        connector._client().restful("composite/sobjects/Account/Id", method="PATCH", json=body)
 
 
 # ---------------------------------------------------------------------------------------------- resilience
