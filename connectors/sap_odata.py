@@ -141,7 +141,9 @@ class SapSettings:
       ``look_back_seconds``. Staging skips unchanged payloads by hash, so the overlap is cheap.
     - ``stamp_timezone``: the time zone of LastChangeDate/LastChangeTime (S/4 keeps them in the
       system's time zone; UTC in the sandbox).
-    - ``page_size``: client-side ``$top`` per request (None: only the server's ``__next`` paging).
+    - ``page_size``: client-side ``$top``/``$skip`` windows ordered by the key (each window still
+      follows the server's ``__next``). On by default: many on-premise gateway services page nothing
+      on the server side, and a full read of partners with their expands would come as one response.
     - ``batch_size``: records per ``$batch`` request (one changeset each).
     - ``timeout``: seconds to wait for an answer.
     - ``inline_count``: ask for ``$inlinecount=allpages`` (logs the total on the first page).
@@ -151,7 +153,7 @@ class SapSettings:
 
     look_back: dt.timedelta = dt.timedelta(minutes=5)
     stamp_timezone: str = "UTC"
-    page_size: int | None = None
+    page_size: int | None = 1000
     batch_size: int = 100
     timeout: float = 60.0
     inline_count: bool = False
@@ -1235,8 +1237,13 @@ class SapConnector:
             ],
         )
         pending = plans
-        for round_ in range(1, self.settings.retry.max_attempts + 1):
+        round_ = 0
+        while pending:
             results = self._send_batch(service, entity, pending, outcomes)
+            # A server that stops at the first failed changeset answers only the parts it processed:
+            # the changesets after them were not run, and go again at once (no retry round spent).
+            answered = {plan.index for plan, _ in results}
+            unanswered = [p for p in pending if p.index not in answered and outcomes[p.index] is None]
             again: list[_Plan] = []
             last_error: RetriableError | None = None
             for plan, result in results:
@@ -1269,10 +1276,22 @@ class SapConnector:
                             f"changed in SAP since it was read ({code}): {message}",
                         )
                     outcomes[plan.index] = _failed(plan.record, code or f"HTTP {status}", message)
-            pending = [p for p in again if outcomes[p.index] is None]
-            if not pending:
-                return
-            if round_ < self.settings.retry.max_attempts and last_error is not None:
+            retried = [p for p in again if outcomes[p.index] is None]
+            pending = sorted(retried + unanswered, key=lambda p: p.index)
+            if unanswered and results:
+                log.info(
+                    "sap write %s: $batch answered %d of %d changesets; sending the other %d again",
+                    entity.entity,
+                    len(results),
+                    len(results) + len(unanswered),
+                    len(unanswered),
+                )
+            if not retried and results:
+                continue
+            round_ += 1
+            if round_ >= self.settings.retry.max_attempts:
+                break
+            if last_error is not None:
                 clock.sleep(self.settings.retry.delay(round_, last_error))
         for plan in pending:
             outcomes[plan.index] = _failed(
@@ -1326,14 +1345,16 @@ class SapConnector:
             if response.status_code != 202:
                 raise HttpError(f"$batch answered {response.status_code}", response)
             results = _batch_results(response.content, response.headers.get("content-type", ""))
-            if len(results) != len(pending):
+            # Parts answer changesets in order. Fewer parts than changesets: the server stopped (at a
+            # failed changeset); the unanswered ones were not processed. More, or none: a broken answer.
+            if not results or len(results) > len(pending):
                 raise RetriableError(
                     f"$batch answered {len(results)} parts for {len(pending)} changesets",
                     system=SYSTEM,
                     operation="batch",
                     entity=entity.sap.entity_set,
                 )
-            return list(zip(pending, results, strict=True))
+            return list(zip(pending[: len(results)], results, strict=True))
 
         return self._call(
             "batch",

@@ -191,7 +191,16 @@ def sandbox_up(
         bool, typer.Option("--erp-http", help="Serve the SAP sandbox over plain HTTP.")
     ] = False,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    page_size: Annotated[int, typer.Option(help="SAP server-driven page size (__next).")] = 1000,
+    page_size: Annotated[
+        int, typer.Option(help="SAP server-driven page size (__next); 0: no server paging, as many gateways.")
+    ] = 0,
+    batch_continues: Annotated[
+        bool,
+        typer.Option(
+            "--batch-continues-on-error",
+            help="SAP $batch answers every changeset (default: it stops at the first failed one).",
+        ),
+    ] = False,
     api_limit: Annotated[int, typer.Option(help="Salesforce daily API request budget.")] = 1_000_000,
     fault_429: Annotated[float, typer.Option(help="Share of requests answered 429.")] = 0.0,
     fault_503: Annotated[float, typer.Option(help="Share of requests answered 503.")] = 0.0,
@@ -232,6 +241,7 @@ def sandbox_up(
         erp_port=erp_port,
         erp_https=not erp_http,
         page_size=page_size,
+        batch_stops_at_failure=not batch_continues,
         daily_api_limit=api_limit,
         crm_faults=faults,
         erp_faults=faults,

@@ -38,7 +38,8 @@ class SandboxConfig:
     erp_port: int = DEFAULT_ERP_PORT
     erp_https: bool = True
     state_dir: Path = Path("var/sandbox")
-    page_size: int = 1000
+    page_size: int = 0  # SAP server-driven page size (__next); 0: no server paging, as many gateways
+    batch_stops_at_failure: bool = True  # SAP $batch: stop at the first failed changeset
     daily_api_limit: int = 1_000_000
     crm_faults: FaultConfig = field(default_factory=FaultConfig)
     erp_faults: FaultConfig = field(default_factory=FaultConfig)
@@ -162,7 +163,7 @@ def start_sandboxes(config: SandboxConfig) -> RunningSandboxes:
 
     org = SalesforceOrg(daily_api_limit=config.daily_api_limit)
     org.load(data.salesforce)
-    sap = SapSystem(page_size=config.page_size)
+    sap = SapSystem(page_size=config.page_size, batch_stops_at_failure=config.batch_stops_at_failure)
     sap.load(data.sap)
     crm_faults = FaultInjector(config.crm_faults)
     erp_faults = FaultInjector(config.erp_faults)

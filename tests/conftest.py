@@ -97,10 +97,11 @@ def sandbox_factory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     def start(
         seed=None,
         data_dir=None,
-        page_size: int = 1000,
+        page_size: int = 0,
         daily_api_limit: int = 1_000_000,
         crm_faults: FaultConfig | None = None,
         erp_faults: FaultConfig | None = None,
+        batch_stops_at_failure: bool = True,
     ):
         running = start_sandboxes(
             SandboxConfig(
@@ -110,6 +111,7 @@ def sandbox_factory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
                 erp_port=0,
                 state_dir=state_dir,
                 page_size=page_size,
+                batch_stops_at_failure=batch_stops_at_failure,
                 daily_api_limit=daily_api_limit,
                 crm_faults=crm_faults or FaultConfig(),
                 erp_faults=erp_faults or FaultConfig(),

@@ -455,15 +455,19 @@ class _Gateway:
         delivered = _non_negative(request, "$skiptoken") or 0
         window = records[skip:] if top is None else records[skip : skip + top]
         remaining = window[delivered:]
-        page = remaining[: self.system.page_size]
+        # No server paging (page_size 0): many on-premise gateway services answer the whole result in
+        # one response unless the client pages with $top/$skip (server-side paging is each service's
+        # own implementation of $skiptoken in SAP Gateway, not a framework default).
+        limit = self.system.page_size or len(remaining)
+        page = remaining[:limit]
         select, expand = self._shape(request, entity_set)
         results = self._encode(request.root, entity_set, page, *select, expand, "")
         payload: dict[str, Any] = {"results": results}
         if inlinecount == "allpages":
             payload["__count"] = str(total)
-        if len(remaining) > self.system.page_size:
+        if len(remaining) > limit:
             params = [(k, v) for k, v in request.query if k != "$skiptoken"]
-            params.append(("$skiptoken", str(delivered + self.system.page_size)))
+            params.append(("$skiptoken", str(delivered + limit)))
             link_path = quote(request.path, safe="/()',=@$")
             query = urlencode(params, quote_via=quote, safe="$',()/")
             payload["__next"] = f"{request.root}{link_path}?{query}"
@@ -594,7 +598,10 @@ class _Gateway:
         for headers, payload in parts:
             content_type = headers.get("content-type", "")
             if content_type.lower().startswith("multipart/mixed"):
-                chunks.append(self._changeset(request, headers, payload))
+                chunk, failed = self._changeset(request, headers, payload)
+                chunks.append(chunk)
+                if failed and self.system.batch_stops_at_failure:
+                    break  # the rest of the batch is not processed, and not answered
             else:
                 sub = _parse_http_part(request, payload)
                 if sub.method != "GET":
@@ -613,8 +620,11 @@ class _Gateway:
             body,
         )
 
-    def _changeset(self, request: ODataRequest, headers: dict[str, str], payload: bytes) -> bytes:
-        """All operations of a changeset or none: the failing one's error stands for the whole set."""
+    def _changeset(
+        self, request: ODataRequest, headers: dict[str, str], payload: bytes
+    ) -> tuple[bytes, bool]:
+        """All operations of a changeset or none: the failing one's error stands for the whole set.
+        Returns the answer part and whether the changeset failed."""
         responses: list[ODataResponse] = []
         created: dict[str, str] = {}
         try:
@@ -632,13 +642,13 @@ class _Gateway:
                         response.headers["content-id"] = content_id
                     responses.append(response)
         except ODataError as exc:
-            return _http_part(error_response(exc, request.service))
+            return _http_part(error_response(exc, request.service)), True
         except Exception as exc:  # rolled back like any failed changeset
-            return _http_part(error_response(_internal_error(exc), request.service))
+            return _http_part(error_response(_internal_error(exc), request.service)), True
         inner = f"changeset_{uuid.uuid4()}"
         body = b"".join(f"--{inner}\r\n".encode() + _http_part(r) + b"\r\n" for r in responses)
         body += f"--{inner}--".encode()
-        return f"Content-Type: multipart/mixed; boundary={inner}\r\n\r\n".encode() + body
+        return f"Content-Type: multipart/mixed; boundary={inner}\r\n\r\n".encode() + body, False
 
 
 # ---------------------------------------------------------------------------------------------- wire helpers

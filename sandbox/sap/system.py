@@ -148,12 +148,18 @@ class SapSystem:
         self,
         *,
         users: dict[str, str] | None = None,
-        page_size: int = 1000,
+        page_size: int = 0,
         sap_client: str = "100",
         clock: Callable[[], dt.datetime] | None = None,
+        batch_stops_at_failure: bool = True,
     ) -> None:
         self.users = dict(users) if users is not None else {"SYNCHUB": "sandbox-password"}
-        self.page_size = page_size
+        self.page_size = page_size  # server-driven paging (__next) by this many; 0: none
+        # A $batch stops at its first failed changeset and answers only the parts it processed, as
+        # OData services do without "Prefer: odata.continue-on-error" (OData 4.01 Protocol, 8.2.8.3 and
+        # 11.7.7.3) and as gateways that end the batch on a changeset's error do; False: every
+        # changeset is answered.
+        self.batch_stops_at_failure = batch_stops_at_failure
         self.sap_client = sap_client
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.model = load_model()

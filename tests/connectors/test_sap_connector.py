@@ -184,6 +184,21 @@ def test_client_page_size_windows_with_top_and_skip(sandbox_factory, small) -> N
     )
 
 
+def test_without_server_paging_the_connector_pages_itself_by_default(sandbox_factory, small) -> None:
+    """Issue 11, row 6: many on-premise gateways page nothing on the server side (the sandbox's default
+    mode); the connector's own $top/$skip windows, on by default, keep each response bounded."""
+    sandboxes = sandbox_factory(data_dir=small)  # page_size 0: no __next, ever
+    assert sandboxes.sap.page_size == 0
+    assert SapSettings().page_size == 1000
+    whole = connect(page_size=None)
+    [one_response] = list(whole.extract_all_keys(CUSTOMER))  # what an unbounded read gets: everything
+    windowed = connect(page_size=7)
+    pages = list(windowed.extract_all_keys(CUSTOMER))
+    assert [len(p) for p in pages[:-1]] == [7] * (len(pages) - 1) and len(pages[-1]) <= 7
+    assert sorted(k for p in pages for k in p) == sorted(one_response)
+    assert "read_next" not in windowed.usage.by_operation
+
+
 @pytest.mark.parametrize(
     ("entity", "entity_set", "key_name", "change"),
     [
@@ -368,11 +383,14 @@ def test_a_record_equal_to_what_sap_holds_is_unchanged_without_a_call(sandbox_fa
     assert connector.usage.calls == calls
 
 
+@pytest.mark.parametrize("stops", [True, False], ids=["batch-stops-at-failure", "batch-continues"])
 @pytest.mark.parametrize("count", [1, 199, 200, 201])
 def test_batches_give_one_outcome_per_record_and_bad_records_fail_alone(
-    sandbox_factory, small, count: int
+    sandbox_factory, small, count: int, stops: bool
 ) -> None:
-    sandboxes = sandbox_factory(data_dir=small)
+    """Issue 11, row 5: a server that stops at the first failed changeset answers only the parts it
+    processed; the unanswered changesets are sent again, the answered ones kept."""
+    sandboxes = sandbox_factory(data_dir=small, batch_stops_at_failure=stops)
     connector = connect()
     bad = {i for i in range(count) if i % 50 == 3}
     records = [partner(f"SH-B-{i}", "x" * 41 if i in bad else None) for i in range(count)]
@@ -385,7 +403,11 @@ def test_batches_give_one_outcome_per_record_and_bad_records_fail_alone(
     if failure is not None:
         assert "OrganizationBPName1" in failure.error_message and failure.error_code
     assert sandboxes.sap.count(PARTNERS) == SMALL.customers + count - len(bad)
-    assert connector.usage.by_operation["batch"] == -(-count // SETTINGS.batch_size)
+    size = SETTINGS.batch_size
+    chunks = [range(start, min(start + size, count)) for start in range(0, count, size)]
+    # Stopping: one more call after each bad record that has records behind it in its chunk.
+    resent = sum(1 for chunk in chunks for i in chunk if i in bad and i != chunk[-1]) if stops else 0
+    assert connector.usage.by_operation["batch"] == len(chunks) + resent
 
 
 def test_an_order_for_an_unknown_sold_to_party_fails_alone(sandbox_factory, small) -> None:
@@ -637,7 +659,7 @@ def test_extras_set_the_settings_by_name_and_empty_ones_keep_defaults(monkeypatc
                     unrelated="ignored")  # fmt: skip
     connector = SapConnector.from_airflow()
     settings = connector.settings
-    assert (settings.batch_size, settings.page_size) == (25, None)
+    assert (settings.batch_size, settings.page_size) == (25, 1000)
     assert settings.look_back == dt.timedelta(seconds=60) and settings.retry.max_attempts == 3
     assert connector.session.headers["sap-client"] == "100" and "secret-pw" not in repr(connector)
 
