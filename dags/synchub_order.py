@@ -10,9 +10,10 @@ Orders are transactional, not mastered: nothing is matched or merged. One run:
    currency, amounts not negative, unique keys; an activated order's account and products known to
    SyncHub, reported); failing records are quarantined (not sent), and more than
    `quality.max_failed_share` of a batch failing stops the run before anything is sent.
-4. **push_erp** sends every CRM order with the status `Activated` (`orders.send_when_status` in
-   `mappings/order.yaml`) that SAP does not have yet as a sales order, by deep insert: sold-to party
-   and materials through the customer and product cross-reference. Idempotent on ExternalDocumentID
+4. **push_erp** sends every CRM order whose status is in the category `Activated` (StatusCode;
+   `orders.send_when_status_category` in `mappings/order.yaml`; labels are each org's own) that SAP
+   does not have yet as a sales order, by deep insert: sold-to party and materials through the
+   customer and product cross-reference. Idempotent on ExternalDocumentID
    (the CRM order Id): a rerun never creates a second SAP order. An order whose customer or product
    is not in SAP yet waits, with the reason (`synchub orders list`), and goes through in the first
    run after the master data arrives; an order SAP rejects goes to the error queue with SAP's message

@@ -1831,7 +1831,10 @@ class _Generator:
                 "AccountId": account["Id"],
                 "Pricebook2Id": self.standard_pricebook,
                 "EffectiveDate": _iso_date(effective),
-                "Status": "Activated" if activated else "Draft",
+                # Labels unlike their category, as real orgs have (StatusCode holds the category).
+                "Status": ("Booked" if number % 2 else "Activated")
+                if activated
+                else ("In Approval" if number % 3 == 0 else "Draft"),
                 "StatusCode": "Activated" if activated else "Draft",
                 "IsReductionOrder": False,
                 "OrderNumber": order_number,

@@ -4,7 +4,8 @@ Orders are transactional, not mastered. Both systems' orders are staged by ``mdm
 (raw payload with the CRM's OrderItems and SAP's to_Item, plus canonical values from
 ``mappings/order.yaml``); the two steps here work on that staging:
 
-- ``push_orders``: every CRM order with the configured status (``orders.send_when_status``) that is
+- ``push_orders``: every CRM order whose status is in the configured category
+  (``orders.send_when_status_category``, the CRM's StatusCode) that is
   not yet in SAP is sent there, by deep insert (A_SalesOrder with to_Item). The sold-to party comes
   from the customer cross-reference (Account -> golden customer -> its SAP business partner), each
   item's material from the product cross-reference (Product2 -> golden product -> SAP product, whose
@@ -61,7 +62,7 @@ Sessions = sessionmaker[Session]
 class OrderSettings:
     """The ``orders:`` section of mappings/order.yaml."""
 
-    send_when_status: str
+    send_when_status_category: str
     header: dict[str, Any]
     currency: str
     item_amounts: bool
@@ -72,11 +73,16 @@ class OrderSettings:
         if section is None:
             raise ValueError(f"mapping {mapping.path} has no orders section")
         return cls(
-            send_when_status=section.get("send_when_status", "Activated"),
+            send_when_status_category=section.get("send_when_status_category", "Activated"),
             header=dict(section["header"]),
             currency=section["currency"],
             item_amounts=section.get("item_amounts", True),
         )
+
+
+def order_is_due(payload: dict[str, Any], category: str) -> bool:
+    """Whether a staged CRM order is to be sent: its status category (StatusCode) is ``category``."""
+    return str(payload.get("StatusCode") or "") == category
 
 
 @dataclass
@@ -275,9 +281,9 @@ def push_orders(
             "seconds": round(time.perf_counter() - clock, 3),
         }
         log.info(
-            "push orders: %d with status %s; %d created in SAP, %d linked, %d waiting, %d failed",
+            "push orders: %d in status category %s; %d created in SAP, %d linked, %d waiting, %d failed",
             stats["orders"],
-            settings.send_when_status,
+            settings.send_when_status_category,
             stats["created"],
             stats["linked"],
             stats["waiting"],
@@ -296,7 +302,7 @@ def _plan_orders(
     crm = {
         key: payload
         for key, payload in staged.items()
-        if str(payload.get("Status") or "") == settings.send_when_status
+        if order_is_due(payload, settings.send_when_status_category)
     }
     # Orders the quality gate quarantined are not sent until they pass again.
     held = set(

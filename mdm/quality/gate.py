@@ -222,7 +222,7 @@ def _source_batches(session: Session, mapping: EntityMapping) -> dict[str, _Batc
 
 def _add_order_references(session: Session, mapping: EntityMapping, batch: _Batch) -> None:
     """customer_in_xref / products_in_xref for the CRM orders SyncHub sends (None for the others)."""
-    send_when = str((mapping.raw.get("orders") or {}).get("send_when_status") or "Activated")
+    send_when = str((mapping.raw.get("orders") or {}).get("send_when_status_category") or "Activated")
 
     def known(entity: str) -> set[str]:
         return set(
@@ -241,7 +241,7 @@ def _add_order_references(session: Session, mapping: EntityMapping, batch: _Batc
     )
     for row in batch.rows:
         payload = payloads.get(row["source_key"]) or {}
-        if str(payload.get("Status") or row.get("status") or "") != send_when:
+        if str(payload.get("StatusCode") or row.get("status_category") or "") != send_when:
             row |= {"customer_in_xref": None, "products_in_xref": None}
             continue
         items = payload.get("OrderItems") or []

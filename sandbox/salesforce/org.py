@@ -21,6 +21,7 @@ from typing import Any
 from sandbox.salesforce.schema import (
     API_VERSION,
     KEY_PREFIX,
+    ORDER_STATUS_CATEGORY,
     FieldDef,
     ObjectDef,
     load_schema,
@@ -867,7 +868,7 @@ class SalesforceOrg:
             rec[field] = self._next_auto_number(obj, width)
         if obj == "Order":
             rec["TotalAmount"] = 0.0
-            if rec.get("Status") == "Activated":
+            if ORDER_STATUS_CATEGORY.get(rec.get("Status") or "") == "Activated":
                 rec["ActivatedDate"] = rec["CreatedDate"]
                 rec["ActivatedById"] = self.user_id
         if obj == "PricebookEntry":
@@ -911,7 +912,12 @@ class SalesforceOrg:
             rec["ListPrice"] = entry["UnitPrice"]
 
     def _before_update(self, obj: str, rec: Record, old: Record) -> None:
-        if obj == "Order" and rec.get("Status") == "Activated" and old.get("Status") != "Activated":
+        category = ORDER_STATUS_CATEGORY.get
+        if (
+            obj == "Order"
+            and category(rec.get("Status") or "") == "Activated"
+            and category(old.get("Status") or "") != "Activated"
+        ):
             rec["ActivatedDate"] = rec["LastModifiedDate"]
             rec["ActivatedById"] = self.user_id
 
@@ -931,7 +937,7 @@ class SalesforceOrg:
                 rec["Name"] = product.get("Name")
                 rec["ProductCode"] = product.get("ProductCode")
         elif obj == "Order":
-            rec["StatusCode"] = rec.get("Status") or "Draft"
+            rec["StatusCode"] = ORDER_STATUS_CATEGORY.get(rec.get("Status") or "", "Draft")
             if rec.get("TotalAmount") is None:
                 rec["TotalAmount"] = 0.0
         elif obj == "OrderItem":

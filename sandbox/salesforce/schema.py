@@ -119,6 +119,17 @@ NAME_LENGTHS = {
     "PricebookEntry": 255,
 }
 
+# Order status labels are each org's own; every label belongs to a status category, which the read-only
+# StatusCode holds ("StatusCode: The status category for the order", Object Reference, Order; the
+# categories are Draft and Activated, and each Status picklist value is assigned to one of them in
+# Setup). This org has labels unlike their category, as real orgs do.
+ORDER_STATUS_CATEGORY: dict[str, str] = {
+    "Draft": "Draft",
+    "In Approval": "Draft",
+    "Activated": "Activated",
+    "Booked": "Activated",
+}
+
 PICKLISTS: dict[tuple[str, str], tuple[list[str], bool]] = {
     # (object, field): (values, restricted)
     ("Account", "Type"): (
@@ -184,7 +195,7 @@ PICKLISTS: dict[tuple[str, str], tuple[list[str], bool]] = {
         ["Each", "Piece", "Kilogram", "Gram", "Liter", "Meter", "Hour", "Box", "Pallet", "Set"],
         False,
     ),
-    ("Order", "Status"): (["Draft", "Activated"], True),
+    ("Order", "Status"): (list(ORDER_STATUS_CATEGORY), True),
     ("Order", "StatusCode"): (["Draft", "Activated", "Cancelled", "Expired"], True),
     ("Order", "Type"): (["Standard", "Return", "Rush"], False),
     ("Contact", "Salutation"): (["Mr.", "Ms.", "Mrs.", "Dr.", "Prof."], False),

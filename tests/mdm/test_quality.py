@@ -79,6 +79,7 @@ def crm_order(
         "Id": key,
         "AccountId": account_id,
         "Status": status,
+        "StatusCode": "Activated" if status in ("Activated", "Booked") else "Draft",
         "OrderNumber": key[-5:],
         "TotalAmount": total,
         "SystemModstamp": "2026-11-02T10:00:00.000+0000",
@@ -410,9 +411,9 @@ def test_a_quarantined_crm_order_is_not_sent_to_sap_while_the_others_are(store, 
     unsent = [
         o["Id"]
         for o in sandboxes.org.query(
-            "SELECT Id, Status, SAP_Order_Number__c FROM Order", include_deleted=False
+            "SELECT Id, StatusCode, SAP_Order_Number__c FROM Order", include_deleted=False
         )
-        if o["Status"] == "Activated" and not o["SAP_Order_Number__c"]
+        if o["StatusCode"] == "Activated" and not o["SAP_Order_Number__c"]
     ]
     held = unsent[0]
     with store.begin() as session:

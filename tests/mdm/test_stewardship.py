@@ -304,9 +304,12 @@ def test_an_order_sap_refused_is_sent_again_by_a_replay_even_though_it_did_not_c
         pipeline.merge(entity, sessions=store)
         for system in ("sap", "salesforce"):
             pipeline.publish(entity, system, sessions=store, connector=connectors()[system])
-    crm = {o["Id"]: o for o in sandboxes.org.query("SELECT Id, Status FROM Order", include_deleted=False)}
+    crm = {
+        o["Id"]: o
+        for o in sandboxes.org.query("SELECT Id, Status, StatusCode FROM Order", include_deleted=False)
+    }
     for order in crm.values():
-        if order["Status"] == "Activated":
+        if order["StatusCode"] == "Activated":
             items = sandboxes.org.query(
                 f"SELECT Id FROM OrderItem WHERE OrderId = '{order['Id']}'", include_deleted=False
             )

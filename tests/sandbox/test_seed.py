@@ -235,7 +235,7 @@ def test_orders_reference_seeded_accounts_pricebook_and_entries(data: SandboxDat
 
 def test_activated_orders_sell_only_products_sap_has(data: SandboxData, truth: dict) -> None:
     crm_only = {p["salesforce"][0] for p in truth["products"] if p["sap"] is None}
-    activated = {o["Id"] for o in data.salesforce["Order"] if o["Status"] == "Activated"}
+    activated = {o["Id"] for o in data.salesforce["Order"] if o["StatusCode"] == "Activated"}
     sold = {i["Product2Id"] for i in data.salesforce["OrderItem"] if i["OrderId"] in activated}
     assert crm_only and activated
     assert sold.isdisjoint(crm_only)
@@ -288,7 +288,7 @@ def test_transferred_crm_orders_point_at_a_sap_order_of_the_same_company(
     sap_orders = {o["SalesOrder"]: o for o in data.sap[ORDERS]["A_SalesOrder"]}
     transferred = [o for o in data.salesforce["Order"] if "SAP_Order_Number__c" in o]
 
-    assert transferred and all(o["Status"] == "Activated" for o in transferred)
+    assert transferred and all(o["StatusCode"] == "Activated" for o in transferred)
     for order in transferred:
         sap_order = sap_orders[order["SAP_Order_Number__c"]]
         assert company_of_partner[sap_order["SoldToParty"]] == company_of_account[order["AccountId"]]
