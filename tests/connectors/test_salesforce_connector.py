@@ -582,6 +582,24 @@ def test_a_soql_injection_attempt_in_an_external_id_is_harmless(sandbox_factory,
     assert len(sandboxes.org.live_records("Account")) > 1
 
 
+def test_a_client_credentials_connection_without_user_or_password_reads_and_writes(
+    sandbox_factory, monkeypatch, small
+):
+    """Issue 11, row 9: the OAuth client-credentials flow (a connected app with a run-as user), which
+    Salesforce recommends over the username-password flow it is retiring, works through the
+    provider's SalesforceHook: no login and no password in the connection."""
+    sandboxes = sandbox_factory(data_dir=small)
+    connection = sandboxes.crm_connection()
+    del connection["login"], connection["password"]
+    monkeypatch.setenv("AIRFLOW_CONN_SYNCHUB_CRM_CC", json.dumps(connection))
+    connector = SalesforceConnector.from_airflow("synchub_crm_cc", SalesforceSettings(**FAST))
+
+    read = records_of(connector, entity_source("customer"))
+    assert read == records_of(connect(), entity_source("customer"))  # as the password flow reads
+    [written] = connector.write_batch(entity_source("customer"), accounts(1, "CC"))
+    assert written.status == "created"
+
+
 def test_a_failed_login_names_the_connection_but_not_the_password(sandbox_factory, monkeypatch, small):
     sandboxes = sandbox_factory(data_dir=small)
     connection = sandboxes.crm_connection()
