@@ -208,6 +208,13 @@ _SOQL_ESCAPES = {
 _SOQL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
 
 
+# The metadata package of SyncHub's custom fields and the integration user's permission set.
+SETUP_KIT = (
+    "setup/salesforce (deploy: sf project deploy start --source-dir setup/salesforce/force-app; "
+    "then assign the permission set SyncHub_Integration to the integration user)"
+)
+
+
 def soql_literal(value: Any) -> str:
     """A value as a SOQL literal: quoted and escaped strings, UTC datetimes, dates, numbers, booleans, null.
 
@@ -1168,6 +1175,8 @@ class SalesforceConnector:
                 problems.append(f"{src.object}.{src.external_id} does not exist")
             elif not entry.get("externalId") and entry.get("name") != "Id":
                 problems.append(f"{src.object}.{src.external_id} is not an External ID field")
+        if any("__c" in problem and "does not exist" in problem for problem in problems):
+            problems.append(f"SyncHub's custom fields are added by the metadata package: {SETUP_KIT}")
         results.append(
             CheckResult(
                 SYSTEM,

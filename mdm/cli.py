@@ -191,6 +191,13 @@ def sandbox_up(
         bool, typer.Option("--erp-http", help="Serve the SAP sandbox over plain HTTP.")
     ] = False,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    without_synchub_fields: Annotated[
+        bool,
+        typer.Option(
+            "--without-synchub-fields",
+            help="Start the Salesforce sandbox as an org without SyncHub's custom fields (setup/salesforce).",
+        ),
+    ] = False,
     page_size: Annotated[
         int, typer.Option(help="SAP server-driven page size (__next); 0: no server paging, as many gateways.")
     ] = 0,
@@ -242,6 +249,7 @@ def sandbox_up(
         erp_https=not erp_http,
         page_size=page_size,
         batch_stops_at_failure=not batch_continues,
+        crm_synchub_fields=not without_synchub_fields,
         daily_api_limit=api_limit,
         crm_faults=faults,
         erp_faults=faults,

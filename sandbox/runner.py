@@ -40,6 +40,7 @@ class SandboxConfig:
     state_dir: Path = Path("var/sandbox")
     page_size: int = 0  # SAP server-driven page size (__next); 0: no server paging, as many gateways
     batch_stops_at_failure: bool = True  # SAP $batch: stop at the first failed changeset
+    crm_synchub_fields: bool = True  # False: an org without SyncHub's custom fields (setup/salesforce)
     daily_api_limit: int = 1_000_000
     crm_faults: FaultConfig = field(default_factory=FaultConfig)
     erp_faults: FaultConfig = field(default_factory=FaultConfig)
@@ -161,7 +162,7 @@ def start_sandboxes(config: SandboxConfig) -> RunningSandboxes:
     else:
         data = SandboxData(salesforce={}, sap={})
 
-    org = SalesforceOrg(daily_api_limit=config.daily_api_limit)
+    org = SalesforceOrg(daily_api_limit=config.daily_api_limit, synchub_fields=config.crm_synchub_fields)
     org.load(data.salesforce)
     sap = SapSystem(page_size=config.page_size, batch_stops_at_failure=config.batch_stops_at_failure)
     sap.load(data.sap)

@@ -102,6 +102,7 @@ def sandbox_factory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
         crm_faults: FaultConfig | None = None,
         erp_faults: FaultConfig | None = None,
         batch_stops_at_failure: bool = True,
+        crm_synchub_fields: bool = True,
     ):
         running = start_sandboxes(
             SandboxConfig(
@@ -112,6 +113,7 @@ def sandbox_factory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
                 state_dir=state_dir,
                 page_size=page_size,
                 batch_stops_at_failure=batch_stops_at_failure,
+                crm_synchub_fields=crm_synchub_fields,
                 daily_api_limit=daily_api_limit,
                 crm_faults=crm_faults or FaultConfig(),
                 erp_faults=erp_faults or FaultConfig(),

@@ -402,13 +402,16 @@ def _field_from_reference(obj: str, name: str, spec: str) -> FieldDef:
 
 
 @cache
-def load_schema() -> dict[str, ObjectDef]:
-    """Every sandbox object, keyed by API name."""
+def load_schema(synchub_fields: bool = True) -> dict[str, ObjectDef]:
+    """Every sandbox object, keyed by API name; ``synchub_fields=False``: as an org before SyncHub's
+    metadata package (setup/salesforce) is deployed, without SyncHub's custom fields."""
     raw = json.loads(resources.files("sandbox.salesforce").joinpath("standard_objects.json").read_text())
     objects: dict[str, ObjectDef] = {}
     for obj, specs in raw["objects"].items():
         fields = {name: _field_from_reference(obj, name, spec) for name, spec in specs.items()}
         custom = {SYNCHUB_ID: ("string", 64, True, True), **CUSTOM_FIELDS.get(obj, {})}
+        if not synchub_fields:
+            custom = {}
         for name, (kind, length, external_id, unique) in custom.items():
             fields[name] = FieldDef(
                 name=name,
