@@ -145,6 +145,9 @@ class Connector(Protocol):
     def extract_all_keys(self, entity: EntitySource) -> Iterator[list[str]]:
         """Pages of the keys of every live record, for full reconciliation and delete detection."""
 
+    def read_keys(self, entity: EntitySource, keys: Sequence[str]) -> list[ExtractedRecord]:
+        """The live records with these keys, as ``extract_changed`` gives them (missing keys absent)."""
+
     def write_batch(self, entity: EntitySource, records: Sequence[WriteRecord]) -> list[WriteOutcome]:
         """Write the records; one outcome per record, in order."""
 

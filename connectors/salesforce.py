@@ -878,6 +878,24 @@ class SalesforceConnector:
         for batch in rows:
             yield [str(_lookup(r, key)) for r in batch]
 
+    def read_keys(self, entity: EntitySource, keys: Sequence[str]) -> list[ExtractedRecord]:
+        """The live records with these Ids, with their children, as ``extract_changed`` gives them."""
+        src = entity.salesforce
+        select, payload_fields = self._select(src)
+        wanted = _dedupe(str(k) for k in keys)
+        out: list[ExtractedRecord] = []
+        size = self.settings.child_chunk_size
+        for start in range(0, len(wanted), size):
+            literals = ", ".join(soql_literal(k) for k in wanted[start : start + size])
+            where = f" AND ({src.where})" if src.where else ""
+            soql = (
+                f"SELECT {', '.join(select)} FROM {soql_name(src.object)} "
+                f"WHERE {soql_name(src.key)} IN ({literals}){where}"
+            )
+            for rows in self._query(soql, include_deleted=False, operation="query", entity=src.object):
+                out += self._page(entity, rows, select, payload_fields).records
+        return out
+
     def keys_for_external_ids(self, entity: EntitySource, external_ids: Sequence[str]) -> dict[str, str]:
         """Live records' Ids by external id (as stored), e.g. to fill the cross-reference."""
         src = entity.salesforce

@@ -208,6 +208,14 @@ def sandbox_up(
             help="SAP $batch answers every changeset (default: it stops at the first failed one).",
         ),
     ] = False,
+    same_customer_numbers: Annotated[
+        bool,
+        typer.Option(
+            "--same-customer-numbers",
+            help="SAP customers take their business partner's number (CVI 'same numbers'); "
+            "default: their own number range, as on many migrated systems.",
+        ),
+    ] = False,
     api_limit: Annotated[int, typer.Option(help="Salesforce daily API request budget.")] = 1_000_000,
     fault_429: Annotated[float, typer.Option(help="Share of requests answered 429.")] = 0.0,
     fault_503: Annotated[float, typer.Option(help="Share of requests answered 503.")] = 0.0,
@@ -250,6 +258,7 @@ def sandbox_up(
         page_size=page_size,
         batch_stops_at_failure=not batch_continues,
         crm_synchub_fields=not without_synchub_fields,
+        same_customer_numbers=same_customer_numbers,
         daily_api_limit=api_limit,
         crm_faults=faults,
         erp_faults=faults,

@@ -828,78 +828,96 @@ def merge(
     mapping = mapping or load_entity_mapping(entity)
     if mapping.survivorship is None:
         raise ValueError(f"mapping {mapping.path} has no survivorship section")
-    config = mapping.survivorship
-    rules_digest = _rules_digest(mapping)
 
     def body(store: Sessions, run: int | None) -> dict[str, Any]:
-        clock = time.perf_counter()
-        with store() as session:
-            goldens = {
-                gid: (status, keys_hash, input_hash, version)
-                for gid, status, keys_hash, input_hash, version in session.execute(
-                    select(
-                        GoldenRecord.id,
-                        GoldenRecord.status,
-                        GoldenRecord.member_keys_hash,
-                        GoldenRecord.merge_input_hash,
-                        GoldenRecord.version,
-                    ).where(GoldenRecord.entity == entity, GoldenRecord.status != "merged")
-                )
-            }
-            dirty: dict[str, tuple[str, str]] = {}
-            seen: set[str] = set()
-            for golden, members in _live_members(session, entity):
-                seen.add(golden)
-                state = goldens.get(golden)
-                if state is None:
-                    continue  # merged away; its records are moved by the match step
-                keys_hash = _digest(f"{s}\x01{k}" for s, k, _, _ in members)
-                input_hash = _digest(
-                    [rules_digest, *(f"{s}\x01{k}\x01{h}\x01{_iso(t)}" for s, k, h, t in members)]
-                )
-                if (
-                    full
-                    or state[0] != "active"
-                    or state[3] == 0
-                    or (state[1], state[2]) != (keys_hash, input_hash)
-                ):
-                    dirty[golden] = (keys_hash, input_hash)
-        counts: Counter[str] = Counter()
-        for part in _chunks(sorted(dirty), MERGE_CHUNK):
-            with store.begin() as session:
-                counts.update(_merge_chunk(session, mapping, config, {g: dirty[g] for g in part}, run))
-        orphans = [g for g, state in goldens.items() if g not in seen and state[0] == "active"]
-        with store.begin() as session:
-            now = utcnow()
-            for part in _chunks(orphans, CHUNK):
-                session.execute(
-                    update(GoldenRecord)
-                    .where(GoldenRecord.id.in_(part))
-                    .values(status="retired", member_keys_hash=None, merge_input_hash=None, updated_at=now)
-                )
-        live = len(seen & goldens.keys())
-        stats = {
-            "entity": entity,
-            "golden": live,
-            "created": counts["created"],
-            "changed": counts["changed"],
-            "unchanged": live - counts["created"] - counts["changed"],
-            "recomputed": len(dirty),
-            "reactivated": counts["reactivated"],
-            "retired": len(orphans),
-            "seconds": round(time.perf_counter() - clock, 3),
-        }
-        log.info(
-            "merge %s: %d golden records, %d created, %d changed, %d retired",
-            entity,
-            live,
-            stats["created"],
-            stats["changed"],
-            stats["retired"],
-        )
-        return stats
+        return merge_golden_records(store, mapping, run, full=full)
 
     return _run_step(sessions, entity, "merge", run_id, body)
+
+
+def merge_golden_records(
+    store: Sessions,
+    mapping: EntityMapping,
+    run: int | None,
+    *,
+    full: bool = False,
+    only: set[str] | None = None,
+) -> dict[str, Any]:
+    """The merge step's work (see ``merge``), in the caller's step; ``only``: just these golden
+    records (none retired), e.g. those whose members a publish just created and read back."""
+    entity = mapping.entity
+    config = mapping.survivorship
+    if config is None:
+        raise ValueError(f"mapping {mapping.path} has no survivorship section")
+    rules_digest = _rules_digest(mapping)
+    clock = time.perf_counter()
+    with store() as session:
+        goldens = {
+            gid: (status, keys_hash, input_hash, version)
+            for gid, status, keys_hash, input_hash, version in session.execute(
+                select(
+                    GoldenRecord.id,
+                    GoldenRecord.status,
+                    GoldenRecord.member_keys_hash,
+                    GoldenRecord.merge_input_hash,
+                    GoldenRecord.version,
+                ).where(GoldenRecord.entity == entity, GoldenRecord.status != "merged")
+            )
+        }
+        dirty: dict[str, tuple[str, str]] = {}
+        seen: set[str] = set()
+        for golden, members in _live_members(session, entity):
+            if only is not None and golden not in only:
+                continue
+            seen.add(golden)
+            state = goldens.get(golden)
+            if state is None:
+                continue  # merged away; its records are moved by the match step
+            keys_hash = _digest(f"{s}\x01{k}" for s, k, _, _ in members)
+            input_hash = _digest(
+                [rules_digest, *(f"{s}\x01{k}\x01{h}\x01{_iso(t)}" for s, k, h, t in members)]
+            )
+            if (
+                full
+                or state[0] != "active"
+                or state[3] == 0
+                or (state[1], state[2]) != (keys_hash, input_hash)
+            ):
+                dirty[golden] = (keys_hash, input_hash)
+    counts: Counter[str] = Counter()
+    for part in _chunks(sorted(dirty), MERGE_CHUNK):
+        with store.begin() as session:
+            counts.update(_merge_chunk(session, mapping, config, {g: dirty[g] for g in part}, run))
+    orphans = [g for g, state in goldens.items() if g not in seen and state[0] == "active" and only is None]
+    with store.begin() as session:
+        now = utcnow()
+        for part in _chunks(orphans, CHUNK):
+            session.execute(
+                update(GoldenRecord)
+                .where(GoldenRecord.id.in_(part))
+                .values(status="retired", member_keys_hash=None, merge_input_hash=None, updated_at=now)
+            )
+    live = len(seen & goldens.keys())
+    stats = {
+        "entity": entity,
+        "golden": live,
+        "created": counts["created"],
+        "changed": counts["changed"],
+        "unchanged": live - counts["created"] - counts["changed"],
+        "recomputed": len(dirty),
+        "reactivated": counts["reactivated"],
+        "retired": len(orphans),
+        "seconds": round(time.perf_counter() - clock, 3),
+    }
+    log.info(
+        "merge %s: %d golden records, %d created, %d changed, %d retired",
+        entity,
+        live,
+        stats["created"],
+        stats["changed"],
+        stats["retired"],
+    )
+    return stats
 
 
 def _iso(stamp: dt.datetime | None) -> str:

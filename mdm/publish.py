@@ -16,7 +16,9 @@ projected into the system's shape (``mdm.canonical.to_target``: only the fields 
   SAP number when known; SAP: a deep insert of the partner with its address, tax number and the
   Customer roles FLCU00/FLCU01). SAP is asked first whether a partner already holds the golden id (a run
   that died between the write and the xref capture); Salesforce's upsert on the external id finds such
-  an account by itself. The new key goes into the xref (``created_by_synchub``).
+  an account by itself. The new key goes into the xref (``created_by_synchub``). With
+  ``read_back_created`` (SAP partners), the created records are read back, staged and their golden
+  records merged again, so what SAP assigned (the customer number) reaches the CRM in the same run.
 - **Options** per system in the mapping: ``create: false`` reports golden records without a record in
   the system (``not_created`` with examples) instead of creating them (products are not pushed to SAP);
   ``create_when: <boolean field>`` creates only golden records where it is true (inactive products are
@@ -137,6 +139,7 @@ class _Stats:
             "not_created": self.counts["not_created"],
             "not_created_examples": self.not_created,
             "duplicates_retired": self.counts["duplicates_retired"],
+            "read_back": self.counts["read_back"],
             "errors": self.errors,
         }
 
@@ -218,6 +221,8 @@ class Publisher:
         options = mapping.raw["systems"][system]
         self.may_create: bool = options.get("create", True)
         self.create_when: str | None = options.get("create_when")
+        self.read_back: bool = bool(options.get("read_back_created", False))
+        self._created: dict[str, str] = {}  # golden id -> key of the record this publish created
         self.retire_values: dict[str, Any] = dict(options.get("retire_duplicates") or {})
         self.stats = _Stats(system, mapping.entity)
         self._evaluated: set[str] = set()  # golden ids the plan compared with the system
@@ -317,11 +322,6 @@ class Publisher:
         with no value at all are dropped either way.
         """
         values = dict(values)
-        if self.system == "salesforce" and not values.get("erp_customer_number"):
-            # A partner SyncHub created in SAP is known by its key before its number is merged back.
-            sap = sorted(m.key for m in members if m.system == "sap" and not m.is_deleted)
-            if sap and "erp_customer_number" in (self.mapping.model.fields if self.mapping.model else {}):
-                values["erp_customer_number"] = sap[0].lstrip("0") or sap[0]
         target = _prune(to_target(self.mapping, self.system, values, include_nulls=include_nulls))  # type: ignore[arg-type]
         if self.id_field:
             target[self.id_field] = golden_id
@@ -475,7 +475,35 @@ class Publisher:
             outcomes = self.connector.write_batch(self.mapping.source, records)
             self._record(chunk, outcomes, states, records)
         self._settle_letters({w.golden_id for w in writes})
+        if self.read_back and self._created:
+            self._read_back()
         return self.stats.as_dict()
+
+    def _read_back(self) -> None:
+        """Stage the records this publish created as the system holds them now, and merge their golden
+        records again: what the system assigned itself (SAP numbers a new partner's customer) reaches
+        the next publish of this run, and the next extraction finds them unchanged."""
+        from mdm import pipeline  # imported here: mdm.pipeline re-exports this module's publish
+
+        records = self.connector.read_keys(self.mapping.source, sorted(set(self._created.values())))
+        pipeline.stage_payloads(
+            self.entity,
+            self.system,
+            records,
+            sessions=self.sessions,
+            run_id=self.run_id,
+            mapping=self.mapping,
+        )
+        pipeline.merge_golden_records(self.sessions, self.mapping, self.run_id, only=set(self._created))
+        self.stats.counts["read_back"] += len(records)
+        missing = len(set(self._created.values())) - len(records)
+        if missing:
+            log.warning(
+                "publish %s %s: %d created records could not be read back; the next extraction stages them",
+                self.system,
+                self.entity,
+                missing,
+            )
 
     def _settle_letters(self, planned: set[str]) -> None:
         """Resolve the error-queue entries of golden records this run found nothing to write for (the
@@ -554,6 +582,8 @@ class Publisher:
                     else:
                         self.stats.counts["created"] += 1
                     key = outcome.remote_key or write.member
+                    if key:
+                        self._created[write.golden_id] = key
                     if key and key not in linked:
                         session.add(
                             Xref(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,9 @@ class SandboxConfig:
     page_size: int = 0  # SAP server-driven page size (__next); 0: no server paging, as many gateways
     batch_stops_at_failure: bool = True  # SAP $batch: stop at the first failed changeset
     crm_synchub_fields: bool = True  # False: an org without SyncHub's custom fields (setup/salesforce)
+    # SAP customers numbered as their business partners (CVI "same numbers"); False: their own range.
+    # Applies to the seed too.
+    same_customer_numbers: bool = False
     daily_api_limit: int = 1_000_000
     crm_faults: FaultConfig = field(default_factory=FaultConfig)
     erp_faults: FaultConfig = field(default_factory=FaultConfig)
@@ -158,13 +161,17 @@ def start_sandboxes(config: SandboxConfig) -> RunningSandboxes:
         truth_file = config.data_dir / "truth.json"
         truth = json.loads(truth_file.read_text()) if truth_file.exists() else None
     elif config.seed is not None:
-        data, truth = generate(config.seed)
+        data, truth = generate(replace(config.seed, same_customer_numbers=config.same_customer_numbers))
     else:
         data = SandboxData(salesforce={}, sap={})
 
     org = SalesforceOrg(daily_api_limit=config.daily_api_limit, synchub_fields=config.crm_synchub_fields)
     org.load(data.salesforce)
-    sap = SapSystem(page_size=config.page_size, batch_stops_at_failure=config.batch_stops_at_failure)
+    sap = SapSystem(
+        page_size=config.page_size,
+        batch_stops_at_failure=config.batch_stops_at_failure,
+        same_customer_numbers=config.same_customer_numbers,
+    )
     sap.load(data.sap)
     crm_faults = FaultInjector(config.crm_faults)
     erp_faults = FaultInjector(config.erp_faults)

@@ -33,6 +33,7 @@ from stdnum.us import ein as us_ein
 
 from sandbox.datadir import SandboxData, write_data_dir
 from sandbox.salesforce.schema import PICKLISTS, make_id
+from sandbox.sap.system import CUSTOMER_NUMBER_START
 
 REFERENCE_DATE = "2026-11-01"
 _REF = calendar.timegm((2026, 11, 1, 0, 0, 0))
@@ -61,6 +62,9 @@ class SeedOptions:
     # address, branches, one family's firms, franchises), with checksum-valid tax ids, many companies per
     # postal code and more missing values: the hard cases of real customer masters. 0: the classic seed.
     hard_cases: float = 0.0
+    # SAP's customer numbers: the partner's own number (the CVI's "same numbers") or, by default, the
+    # customer account group's own range, so A_BusinessPartner.Customer differs from BusinessPartner.
+    same_customer_numbers: bool = False
 
 
 # --- reference tables ------------------------------------------------------------------------------
@@ -1168,6 +1172,20 @@ class _Generator:
             )
         }
         self.partner_info: dict[str, tuple[str, str, str]] = {}  # BP -> (sales org, currency, payment terms)
+        # BP -> its customer's number. Own numbers count up in the order the partners were created,
+        # with the gaps a number range gets (customers of other account groups, cancelled creations);
+        # a stream of its own, so the rest of the seed stays as it was.
+        self.customer_of: dict[str, str] = {}
+        cvi = _Rng(f"{self.o.seed}-customer-numbers")
+        next_customer = CUSTOMER_NUMBER_START
+        for number in range(len(picks)):
+            bp = str(BP_NUMBER_START + number)
+            if self.o.same_customer_numbers:
+                self.customer_of[bp] = bp
+            else:
+                next_customer += cvi.randint(1, 6) if cvi.random() < 0.15 else 0
+                self.customer_of[bp] = str(next_customer)
+                next_customer += 1
         for number, (c, dup) in enumerate(picks):
             self._partner(rng, str(BP_NUMBER_START + number), str(ADDRESS_ID_START + number), c, dup, sets)
         return sets
@@ -1197,10 +1215,11 @@ class _Generator:
             name1, name2 = name[:cut], _cut(name[cut:].strip(), 40)
         full = _cut(f"{name1} {name2}".strip(), 80)
         search = _cut(c.slug.split("-")[0].upper(), 20)
+        customer = self.customer_of[bp]
         sets["A_BusinessPartner"].append(
             {
                 "BusinessPartner": bp,
-                "Customer": bp,
+                "Customer": customer,
                 "BusinessPartnerCategory": "2",
                 "BusinessPartnerFullName": full,
                 "BusinessPartnerName": full,
@@ -1307,7 +1326,7 @@ class _Generator:
         blocked = rng.random() < 0.02
         sets["A_Customer"].append(
             {
-                "Customer": bp,
+                "Customer": customer,
                 "CustomerName": _cut(name, 80),
                 "CustomerFullName": _cut(name, 220),
                 "CustomerAccountGroup": "CUST",
@@ -1330,7 +1349,7 @@ class _Generator:
         for sales_org, currency in areas:
             sets["A_CustomerSalesArea"].append(
                 {
-                    "Customer": bp,
+                    "Customer": customer,
                     "SalesOrganization": sales_org,
                     "DistributionChannel": "10",
                     "Division": "00",
@@ -1495,7 +1514,7 @@ class _Generator:
                 continue
             for sf_id in c.sf_ids:
                 if rng.random() < 0.25:
-                    number = rng.choice(c.sap_ids)
+                    number = self.customer_of[rng.choice(c.sap_ids)]  # the number on SAP's invoices
                     padded = rng.random() >= 0.8  # as shown in SAP GUI, with leading zeros
                     by_id[sf_id]["SAP_Customer_Number__c"] = number.zfill(10) if padded else number
 
@@ -1896,13 +1915,14 @@ class _Generator:
         rng: random.Random,
         sets: dict[str, list[dict]],
         so: str,
-        customer: str,
+        partner: str,
         created: int,
         lines: list[tuple[dict[str, Any], float]],
         po: str,
         status: str,
     ) -> None:
-        sales_org, currency, terms = self.partner_info[customer]
+        sales_org, currency, terms = self.partner_info[partner]
+        customer = self.customer_of[partner]  # orders name the customer, not the business partner
         modified = min(_REF - 60, created + rng.randint(0, 30) * _DAY)
         total = 0.0
         for position, (info, qty) in enumerate(lines, start=1):
@@ -1994,6 +2014,7 @@ def generate(options: SeedOptions) -> tuple[SandboxData, dict]:
             "country": c.country.iso,
             "salesforce": c.sf_ids,
             "sap": c.sap_ids,
+            "sap_customers": [gen.customer_of[bp] for bp in c.sap_ids],
         }
         | ({"group": c.group} if c.group else {})
         for c in companies
@@ -2064,6 +2085,6 @@ def expanded_partners(sets: dict[str, list[dict[str, Any]]]) -> list[dict[str, A
     return [
         partner
         | {nav: rows.get(partner["BusinessPartner"], []) for nav, rows in by_partner.items()}
-        | {"to_Customer": customers.get(partner["BusinessPartner"])}
+        | {"to_Customer": customers.get(partner.get("Customer") or partner["BusinessPartner"])}
         for partner in sets.get("A_BusinessPartner", [])
     ]

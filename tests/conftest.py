@@ -103,6 +103,7 @@ def sandbox_factory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
         erp_faults: FaultConfig | None = None,
         batch_stops_at_failure: bool = True,
         crm_synchub_fields: bool = True,
+        same_customer_numbers: bool = False,
     ):
         running = start_sandboxes(
             SandboxConfig(
@@ -114,6 +115,7 @@ def sandbox_factory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
                 page_size=page_size,
                 batch_stops_at_failure=batch_stops_at_failure,
                 crm_synchub_fields=crm_synchub_fields,
+                same_customer_numbers=same_customer_numbers,
                 daily_api_limit=daily_api_limit,
                 crm_faults=crm_faults or FaultConfig(),
                 erp_faults=erp_faults or FaultConfig(),

@@ -7,7 +7,9 @@ Orders are transactional, not mastered. Both systems' orders are staged by ``mdm
 - ``push_orders``: every CRM order whose status is in the configured category
   (``orders.send_when_status_category``, the CRM's StatusCode) that is
   not yet in SAP is sent there, by deep insert (A_SalesOrder with to_Item). The sold-to party comes
-  from the customer cross-reference (Account -> golden customer -> its SAP business partner), each
+  from the customer cross-reference (Account -> golden customer -> its SAP business partner -> that
+  partner's customer number, A_BusinessPartner.Customer, which differs from the partner's number unless
+  the CVI assigns the same numbers), each
   item's material from the product cross-reference (Product2 -> golden product -> SAP product, whose
   base unit the item is ordered in). An order whose customer or product is not in SAP yet *waits*,
   with the reason (``order_sync``), and goes through in the first run after the master data arrives.
@@ -166,6 +168,26 @@ def translate(
             if not deleted:  # a record SyncHub created and has not extracted yet counts too
                 targets.setdefault(golden, []).append(key)
     return {key: (golden, sorted(targets.get(golden, []))) for key, golden in golden_of.items()}
+
+
+def _customer_numbers(session: Session, partners: Sequence[str]) -> dict[str, str]:
+    """SAP's customer number (``erp_customer_number``, from A_BusinessPartner.Customer) of these
+    business partners, as last staged; partners without one are absent."""
+    found: dict[str, str] = {}
+    for part in _chunks(list(partners), _IN):
+        rows = session.execute(
+            select(CanonicalRecord.source_key, CanonicalRecord.values).where(
+                CanonicalRecord.system == "sap",
+                CanonicalRecord.entity == "customer",
+                CanonicalRecord.is_deleted.is_(False),
+                CanonicalRecord.source_key.in_(part),
+            )
+        )
+        for key, values in rows:
+            number = (values or {}).get("erp_customer_number")
+            if number:
+                found[key] = str(number)
+    return found
 
 
 def _number(value: Any) -> str:
@@ -366,6 +388,7 @@ def _plan_orders(
     if not todo:
         return plans
     customers = translate(session, "customer", {str(p.get("AccountId") or "") for p in todo.values()})
+    numbers = _customer_numbers(session, sorted({k for _, keys in customers.values() for k in keys}))
     product_ids = {str(i.get("Product2Id") or "") for p in todo.values() for i in p.get("OrderItems") or []}
     products = translate(session, "product", product_ids)
     materials = {keys[0] for _, keys in products.values() if keys}
@@ -373,7 +396,7 @@ def _plan_orders(
         key: p.get("BaseUnit") for key, p in _staged(session, "sap", "product", sorted(materials)).items()
     }
     for crm_id, payload in todo.items():
-        plan = _order_plan(crm_id, payload, settings, customers, products, units)
+        plan = _order_plan(crm_id, payload, settings, customers, numbers, products, units)
         plans.append(plan)
         if plan.state == "waiting":
             report.add(
@@ -387,6 +410,7 @@ def _order_plan(
     payload: Mapping[str, Any],
     settings: OrderSettings,
     customers: Mapping[str, tuple[str, list[str]]],
+    numbers: Mapping[str, str],
     products: Mapping[str, tuple[str, list[str]]],
     units: Mapping[str, Any],
 ) -> _Plan:
@@ -403,10 +427,18 @@ def _order_plan(
         missing.append(f"customer: account {account} is not synchronised yet (no golden customer)")
     else:
         golden_customer, partners = customers[account]
+        numbered = [numbers[p] for p in partners if numbers.get(p)]
         if not partners:
             missing.append(f"customer: golden customer {golden_customer} is not in SAP yet")
+        elif not numbered:
+            missing.append(
+                f"customer: SAP business partner {partners[0]} of golden customer {golden_customer} "
+                "has no customer number yet (no customer role, or not read back from SAP)"
+            )
         else:
-            sold_to = partners[0]
+            # The sold-to party is a customer number, which is the partner's own number only where
+            # the CVI assigns customers the same numbers (A_SalesOrder.SoldToParty: Customer).
+            sold_to = numbered[0]
     items: list[dict[str, Any]] = []
     lines = sorted(payload.get("OrderItems") or [], key=lambda i: str(i.get("OrderItemNumber") or ""))
     if not lines:

@@ -51,13 +51,18 @@ from sandbox.sap.odata import (
 Key = tuple[Any, ...]
 Record = dict[str, Any]
 
+# First number of the customers' own range: eight digits, so a customer number is never also a
+# partner number of the seven-digit BP range (the seed numbers its customers from here too).
+CUSTOMER_NUMBER_START = 17100001
+
 # child set -> (parent set, {child property: parent property}). Navigations between a parent and a
 # child join on these; a child can only be created under an existing parent.
 PARENTS: dict[str, tuple[str, dict[str, str]]] = {
     "A_BusinessPartnerAddress": ("A_BusinessPartner", {"BusinessPartner": "BusinessPartner"}),
     "A_BusinessPartnerRole": ("A_BusinessPartner", {"BusinessPartner": "BusinessPartner"}),
     "A_BusinessPartnerTaxNumber": ("A_BusinessPartner", {"BusinessPartner": "BusinessPartner"}),
-    # A_BusinessPartner.Customer names the partner's customer (the same number in S/4).
+    # A_BusinessPartner.Customer names the partner's customer: its own number unless the CVI assigns
+    # customers the partner's number ("same numbers", see SapSystem's same_customer_numbers).
     "A_Customer": ("A_BusinessPartner", {"Customer": "Customer"}),
     "A_CustomerSalesArea": ("A_Customer", {"Customer": "Customer"}),
     "A_AddressEmailAddress": ("A_BusinessPartnerAddress", {"AddressID": "AddressID"}),
@@ -78,6 +83,8 @@ _PHONE_TYPE = {"to_PhoneNumber": "1", "to_MobilePhoneNumber": "3"}
 _NUMBERED = {
     "A_BusinessPartner": ("BusinessPartner", 1000000, 0),
     "A_BusinessPartnerAddress": ("AddressID", 22000, 0),
+    # The customer account group's internal number range (used unless customers take the BP's number).
+    "A_Customer": ("Customer", CUSTOMER_NUMBER_START, 0),
     "A_SalesOrder": ("SalesOrder", 1, 0),
     "A_SlsPrcgConditionRecord": ("ConditionRecord", 1, 10),
 }
@@ -152,6 +159,7 @@ class SapSystem:
         sap_client: str = "100",
         clock: Callable[[], dt.datetime] | None = None,
         batch_stops_at_failure: bool = True,
+        same_customer_numbers: bool = False,
     ) -> None:
         self.users = dict(users) if users is not None else {"SYNCHUB": "sandbox-password"}
         self.page_size = page_size  # server-driven paging (__next) by this many; 0: none
@@ -160,6 +168,14 @@ class SapSystem:
         # 11.7.7.3) and as gateways that end the batch on a changeset's error do; False: every
         # changeset is answered.
         self.batch_stops_at_failure = batch_stops_at_failure
+        # The customer-vendor integration (CVI) creates a partner's customer when it gets a customer
+        # role. Its number is the partner's only when "Same Numbers" is set for the partner's grouping
+        # (Customizing: Master Data Synchronization > Customer/Vendor Integration > Business Partner
+        # Settings > Settings for Customer Integration > Field Assignment for Customer Integration >
+        # Assign Keys > Define Number Assignment for Direction BP to Customer); otherwise the customer
+        # account group's own number range numbers it, and A_BusinessPartner.Customer tells which
+        # customer a partner is. False (the default): own numbers, as on many migrated systems.
+        self.same_customer_numbers = same_customer_numbers
         self.sap_client = sap_client
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.model = load_model()
@@ -492,10 +508,11 @@ class SapSystem:
             target = self._sets[nav.target_set]
             children = created.children.setdefault(nav_name, [])
             for item in items:
-                if target.name == "A_Customer" and self._linked_customer(record) is not None:
+                # The stored partner: a customer role deep-inserted before may have named its customer.
+                record = self._tables[entity_set.name][self.key_of(entity_set, record)]
+                existing = self._linked_customer(record) if target.name == "A_Customer" else None
+                if existing is not None:
                     # The customer role already created the customer: the payload completes it.
-                    existing = self._linked_customer(record)
-                    assert existing is not None
                     merged = dict(existing)
                     merged.update(
                         {
@@ -537,8 +554,7 @@ class SapSystem:
         """Fill the keys a child takes from its parent (deep insert, POST to a navigation)."""
         parent_set, parent_record, nav_name = parent
         if entity_set.name == "A_Customer":
-            number = parent_record.get("Customer") or parent_record.get("BusinessPartner")
-            record["Customer"] = number
+            record["Customer"] = parent_record.get("Customer") or self._new_customer_number(parent_record)
             return
         for target_prop, source_prop in self._join(parent_set.name, entity_set.name):
             given = record.get(target_prop)
@@ -736,7 +752,7 @@ class SapSystem:
         name = partner.get("BusinessPartnerFullName") or partner.get("OrganizationBPName1")
         customer.update(
             {
-                "Customer": partner["BusinessPartner"],
+                "Customer": self._new_customer_number(partner),
                 "CustomerName": (name or "")[:80] or None,
                 "CustomerFullName": name,
                 "DeletionIndicator": False,
@@ -745,11 +761,23 @@ class SapSystem:
         )
         self._fill_defaults(customer_set, customer, user, now)
         self._put(customer_set, customer)
-        self._put(self._sets["A_BusinessPartner"], {**partner, "Customer": partner["BusinessPartner"]})
+        self._put(self._sets["A_BusinessPartner"], {**partner, "Customer": customer["Customer"]})
+
+    def _new_customer_number(self, partner: Record) -> str:
+        """The number the CVI gives the customer of ``partner``: the partner's own ("same numbers"),
+        else the next free one of the customers' range."""
+        if self.same_customer_numbers:
+            return partner["BusinessPartner"]
+        customer_set = self._sets["A_Customer"]
+        record: Record = {"Customer": None}
+        self._assign_key(customer_set, record)
+        return record["Customer"]
 
     def _linked_customer(self, partner: Record) -> Record | None:
-        number = partner.get("Customer") or partner.get("BusinessPartner")
-        return self._tables["A_Customer"].get((number,))
+        number = partner.get("Customer")
+        if not number and self.same_customer_numbers:
+            number = partner.get("BusinessPartner")
+        return self._tables["A_Customer"].get((number,)) if number else None
 
     def _order_changed(self, sales_order: str, user: str, now: dt.datetime) -> None:
         """An item changed: the order's total follows and, unless the order is being created, its stamps."""

@@ -144,6 +144,21 @@ def test_a_bad_extra_fails_fast_naming_connection_and_extra(extra, value):
 
 
 # ---------------------------------------------------------------------------------------------- extraction
+@pytest.mark.parametrize("entity", ["customer", "order"])
+def test_records_read_by_id_are_the_ones_an_extraction_gives(sandbox_factory, entity, small):
+    sandbox_factory(data_dir=small)
+    connector = connect()
+    source = entity_source(entity)
+    extracted = {r.key: r for r in records_of(connector, source) if not r.is_deleted}
+    keys = sorted(extracted)[:5]
+
+    read = connector.read_keys(source, [*keys, "001000000000000AAA"])  # an Id the org does not have
+
+    assert sorted(r.key for r in read) == keys
+    for record in read:
+        assert (record.payload, record.stamp) == (extracted[record.key].payload, extracted[record.key].stamp)
+
+
 @pytest.mark.parametrize("entity", ENTITIES)
 def test_full_extraction_returns_every_record_as_the_org_holds_it(sandbox_factory, entity, small):
     sandboxes = sandbox_factory(data_dir=small)

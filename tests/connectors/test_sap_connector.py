@@ -322,8 +322,31 @@ def test_partners_are_created_by_deep_insert_with_the_idempotency_key(sandbox_fa
     assert stored["BusinessPartnerIDByExtSystem"] == "SH-C-1"
     payload = read_all(connector, CUSTOMER)[outcome.remote_key].payload
     assert payload["to_BusinessPartnerAddress"][0]["StreetName"] == "Hauptstraße"
-    assert payload["to_Customer"]["Customer"] == outcome.remote_key  # the FLCU01 role made the customer
+    # The FLCU01 role made the customer, numbered from the customers' own range (CVI without "same
+    # numbers"): the partner names it in Customer.
+    assert payload["to_Customer"]["Customer"] == payload["Customer"] == stored["Customer"]
+    assert payload["Customer"] != outcome.remote_key
     assert connector.usage.by_operation["batch"] == 1
+
+
+def test_records_are_read_back_by_key_as_an_extraction_gives_them(sandbox_factory, small) -> None:
+    sandbox_factory(data_dir=small)
+    connector = connect()
+    outcomes = connector.write_batch(CUSTOMER, [partner("SH-C-1", "Acme AG"), partner("SH-C-2", "Beta SA")])
+    keys = [o.remote_key for o in outcomes]
+    extracted = read_all(connector, CUSTOMER)
+    calls = connector.usage.calls
+
+    read = connector.read_keys(CUSTOMER, [*keys, "99999999"])  # a key SAP does not have is absent
+
+    assert sorted(r.key for r in read) == sorted(keys)
+    for record in read:
+        assert record.payload == extracted[record.key].payload and record.stamp == extracted[record.key].stamp
+        assert (
+            record.payload["Customer"]
+            and record.payload["to_Customer"]["Customer"] == record.payload["Customer"]
+        )
+    assert connector.usage.calls - calls == 1  # one $filter for up to 50 keys
 
 
 def test_sales_orders_are_created_with_their_items(sandbox_factory, small) -> None:

@@ -114,6 +114,7 @@ def test_salesforce_record_is_read_field_by_field(model: EntityModel) -> None:
         "website": "mueller-maschinenbau.de",
         "industry": "Machinery",
         "erp_customer_number": "1000123",
+        "erp_business_partner": None,
     }
 
 
@@ -140,7 +141,8 @@ def _partner(**changes: Any) -> dict[str, Any]:
         ],
         "to_BusinessPartnerRole": [{"BusinessPartnerRole": "FLCU01"}],
         "to_BusinessPartnerTax": [{"BPTaxType": "DE0", "BPTaxNumber": "DE123456789"}],
-        "to_Customer": {"Customer": "1000123", "Industry": "MACH", "VATRegistration": ""},
+        "Customer": "17100045",
+        "to_Customer": {"Customer": "17100045", "Industry": "MACH", "VATRegistration": ""},
     }  # fmt: skip
     partner.update(changes)
     return partner
@@ -164,7 +166,8 @@ def test_sap_partner_is_read_through_its_expanded_navigations(model: EntityModel
         "email": "info@mueller-maschinenbau.de",
         "website": None,
         "industry": "Machinery",
-        "erp_customer_number": "1000123",
+        "erp_customer_number": "17100045",
+        "erp_business_partner": "1000123",
     }
 
 
@@ -238,11 +241,23 @@ def test_a_missing_country_is_inferred_from_the_vat_id_then_the_phone(model: Ent
     assert by_phone.values["country"] == "GB"
 
 
-def test_the_crm_sap_number_falls_back_to_the_business_partner_field(model: EntityModel) -> None:
+def test_the_crm_business_partner_number_is_not_taken_for_a_customer_number(model: EntityModel) -> None:
+    # Issue 11, row 2: the two numbers differ unless the CVI assigns the same numbers.
     values = to_canonical(
         model, "salesforce", {"Name": "X AG", "SAP_Business_Partner__c": "0001000042"}
     ).values
-    assert values["erp_customer_number"] == "1000042"
+    assert (values["erp_customer_number"], values["erp_business_partner"]) == (None, "1000042")
+
+
+def test_the_sap_customer_number_is_the_partners_customer_not_the_partner(model: EntityModel) -> None:
+    values = to_canonical(model, "sap", _partner()).values
+    assert (values["erp_customer_number"], values["erp_business_partner"]) == ("17100045", "1000123")
+    # A read without the partner's Customer property still finds it through to_Customer.
+    without = {k: v for k, v in _partner().items() if k != "Customer"}
+    assert to_canonical(model, "sap", without).values["erp_customer_number"] == "17100045"
+    # A partner without a customer role has no customer number (never the partner's own).
+    plain = _partner(Customer="", to_Customer=None)
+    assert to_canonical(model, "sap", plain).values["erp_customer_number"] is None
 
 
 # --- outbound ----------------------------------------------------------------------------------------

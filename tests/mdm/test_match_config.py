@@ -22,7 +22,12 @@ def section() -> dict:
 
 def test_customer_match_settings_load(section: dict) -> None:
     config = MatchConfig.from_dict(section)
-    assert [r.name for r in config.deterministic] == ["same_vat", "erp_number_in_crm", "same_duns"]
+    assert [r.name for r in config.deterministic] == [
+        "same_vat",
+        "erp_number_in_crm",
+        "erp_partner_in_crm",
+        "same_duns",
+    ]
     assert config.low < config.high
 
 

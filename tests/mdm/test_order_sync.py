@@ -76,9 +76,20 @@ def activated(sandboxes) -> dict[str, dict[str, Any]]:
     return {k: o for k, o in crm_orders(sandboxes).items() if o["StatusCode"] == "Activated"}
 
 
-def partner_ids_of(truth: dict[str, Any], account: str) -> set[str]:
+def customer_numbers_of(truth: dict[str, Any], account: str) -> set[str]:
+    """SAP's customer numbers of the account's company (its own range: not the partners' numbers)."""
     company = next(c for c in truth["customers"] if account in c["salesforce"])
-    return set(company["sap"])
+    return set(company["sap_customers"])
+
+
+def created_customer(sandboxes, account: str) -> str:
+    """The customer number SAP gave the partner SyncHub created for a CRM-only account."""
+    partner_set = sandboxes.sap.entity_set("API_BUSINESS_PARTNER", "A_BusinessPartner")
+    customer = sandboxes.sap.get(partner_set, {"BusinessPartner": created_partner(sandboxes, account)})[
+        "Customer"
+    ]
+    assert customer
+    return customer
 
 
 def created_partner(sandboxes, account: str) -> str:
@@ -116,10 +127,11 @@ def test_every_activated_crm_order_is_in_sap_exactly_once_with_its_partner_mater
     for crm_id, sent in created_by_us.items():
         order = crm[crm_id]
         assert order["SAP_Order_Number__c"] == sent["SalesOrder"]
-        partners = partner_ids_of(truth, order["AccountId"]) or {
-            created_partner(sandboxes, order["AccountId"])
+        # Issue 11, row 2: the sold-to party is the customer number, not the business partner's.
+        customers = customer_numbers_of(truth, order["AccountId"]) or {
+            created_customer(sandboxes, order["AccountId"])
         }
-        assert sent["SoldToParty"] in partners
+        assert sent["SoldToParty"] in customers
         want = sorted((material_of[i["Product2Id"]], Decimal(str(i["Quantity"]))) for i in order["items"])
         have = sorted((i["Material"], Decimal(str(i["RequestedQuantity"]))) for i in sent["items"])
         assert have == want
@@ -214,7 +226,7 @@ def test_an_order_waits_for_its_crm_only_customer_and_goes_through_after_the_cus
 
     sent = {o.get("ExternalDocumentID"): o for o in sap_orders(sandboxes)}
     for crm_id, order in waiting.items():
-        assert sent[crm_id]["SoldToParty"] == created_partner(sandboxes, order["AccountId"])
+        assert sent[crm_id]["SoldToParty"] == created_customer(sandboxes, order["AccountId"])
     assert after["push"]["created"] >= len(waiting)
     assert after["push"]["waiting"] == 0
 

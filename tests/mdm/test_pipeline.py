@@ -450,9 +450,9 @@ def test_a_member_without_country_is_read_with_its_clusters_country(store):
         BillingPostalCode="80331",
         BillingState="Bayern",
         Phone="089 1234567",
-        SAP_Customer_Number__c="1000009",
+        SAP_Customer_Number__c="17100009",
     )
-    sap = partner("1000009", "Müller Maschinenbau GmbH", vat="DE123456789")
+    sap = partner("1000009", "Müller Maschinenbau GmbH", vat="DE123456789", Customer="17100009")
     sap["to_BusinessPartnerAddress"][0]["Region"] = ""
     stage(store, "salesforce", crm)
     stage(store, "sap", sap)

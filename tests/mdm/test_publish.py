@@ -136,9 +136,13 @@ def test_after_one_run_every_matched_customer_has_the_same_canonical_values_in_b
             seen = {ref: values[ref].get(name) for ref in refs if ref in values}
             if len(set(seen.values())) > 1:
                 disagreements.append((golden_id, name, seen))
-        numbers = {values[(s, k)]["erp_customer_number"] for s, k in refs if s == "salesforce"}
-        if not numbers <= {k.lstrip("0") for s, k in refs if s == "sap"}:
-            disagreements.append((golden_id, "erp_customer_number", numbers))
+        # The CRM holds SAP's customer number (not the partner's: they differ in this sandbox) and the
+        # partner's number, each of one of the golden record's SAP partners.
+        crm = [values[(s, k)] for s, k in refs if s == "salesforce"]
+        sap = [values[(s, k)] for s, k in refs if s == "sap" and (s, k) in values]
+        for name in ("erp_customer_number", "erp_business_partner"):
+            if not {v.get(name) for v in crm} <= {v.get(name) for v in sap}:
+                disagreements.append((golden_id, name, {v.get(name) for v in crm}))
     assert disagreements == []
     assert sum(1 for refs in members(store).values() if len({s for s, _ in refs}) == 2) > 30
 
@@ -246,10 +250,17 @@ def test_a_customer_only_in_the_crm_is_created_in_sap_with_its_key_captured(sand
     if golden["vat_number"]:
         taxes = sandboxes.sap.related(partner_set(sandboxes), [partner], "to_BusinessPartnerTax")[0]
         assert [t["BPTaxNumber"] for t in taxes] == [golden["vat_number"]]
-    # The CRM account of that customer got the new partner's number in the same run.
-    values = refresh(store)
+    # SAP numbered the partner's customer itself (its own range, not the partner's number); the CRM
+    # account got both numbers in the same run: SyncHub read the new partner back before publishing.
+    customer = partner["Customer"]
+    assert customer and customer != key
+    assert stats["sap"]["read_back"] == stats["sap"]["created"]
     crm = [k for s, k in members(store)[golden_id] if s == "salesforce"]
-    assert crm and all(values[("salesforce", k)]["erp_customer_number"] == key.lstrip("0") for k in crm)
+    accounts = {a["Id"]: a for a in sandboxes.org.live_records("Account")}
+    assert crm and all(
+        (accounts[k]["SAP_Customer_Number__c"], accounts[k]["SAP_Business_Partner__c"]) == (customer, key)
+        for k in crm
+    )
 
 
 def test_a_customer_only_in_sap_is_created_in_the_crm_with_its_sap_number(sandbox_factory, store):
@@ -272,7 +283,11 @@ def test_a_customer_only_in_sap_is_created_in_the_crm_with_its_sap_number(sandbo
         account = accounts[account_id]
         sap = [k for s, k in members(store)[golden_id] if s == "sap"]
         assert account["SyncHub_Id__c"] == golden_id
-        assert account["SAP_Customer_Number__c"] in {k.lstrip("0") for k in sap}
+        customers = {
+            sandboxes.sap.get(partner_set(sandboxes), {"BusinessPartner": k})["Customer"] for k in sap
+        }
+        assert account["SAP_Customer_Number__c"] in customers
+        assert account["SAP_Business_Partner__c"] in {k.lstrip("0") for k in sap}
 
 
 def test_duplicates_in_the_crm_are_each_updated_and_one_of_them_carries_the_golden_id(sandbox_factory, store):

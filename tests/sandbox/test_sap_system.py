@@ -206,3 +206,50 @@ def test_seeded_partners_and_orders_pass_the_create_rules() -> None:
         system.create(orders["A_SalesOrder"], payload, user="U")
     seeded = data.sap["API_SALES_ORDER_SRV"]["A_SalesOrder"]
     assert seeded and system.count(orders["A_SalesOrder"]) == 2 * len(seeded)
+
+
+# --- CVI: a customer role creates the partner's customer, with its own number (issue 11, row 2) -------
+
+
+def _partner_with_roles(system: SapSystem) -> dict:
+    created = system.create(
+        BP["A_BusinessPartner"],
+        {
+            "BusinessPartnerCategory": "2",
+            "OrganizationBPName1": "Acme GmbH",
+            "to_BusinessPartnerRole": [{"BusinessPartnerRole": "FLCU00"}, {"BusinessPartnerRole": "FLCU01"}],
+        },
+        user="U",
+    )
+    return system.get(BP["A_BusinessPartner"], {"BusinessPartner": created.record["BusinessPartner"]})
+
+
+def test_a_customer_role_gives_the_partner_a_customer_numbered_from_the_customers_own_range() -> None:
+    system = _system()
+    first, second = _partner_with_roles(system), _partner_with_roles(system)
+    for partner in (first, second):
+        assert partner["Customer"] and partner["Customer"] != partner["BusinessPartner"]
+        customer = system.get(BP["A_Customer"], {"Customer": partner["Customer"]})
+        assert customer["CustomerName"] == "Acme GmbH"
+    assert int(second["Customer"]) == int(first["Customer"]) + 1
+    # A partner's number is no customer: SD would refuse it as sold-to party.
+    with pytest.raises(ODataError):
+        system.get(BP["A_Customer"], {"Customer": first["BusinessPartner"]})
+
+
+def test_with_same_numbers_the_customer_takes_the_partners_number() -> None:
+    system = SapSystem(clock=lambda: NOW, same_customer_numbers=True)
+    partner = _partner_with_roles(system)
+    assert partner["Customer"] == partner["BusinessPartner"]
+    assert (
+        system.get(BP["A_Customer"], {"Customer": partner["BusinessPartner"]})["Customer"]
+        == partner["Customer"]
+    )
+
+
+def test_new_customers_are_numbered_after_the_loaded_ones() -> None:
+    data, _ = generate(SeedOptions(seed=3, customers=12, products=0, orders=0))
+    system = _system()
+    system.load(data.sap)
+    highest = max(int(c["Customer"]) for c in data.sap["API_BUSINESS_PARTNER"]["A_Customer"])
+    assert int(_partner_with_roles(system)["Customer"]) == highest + 1

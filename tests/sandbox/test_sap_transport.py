@@ -215,5 +215,6 @@ def test_plain_http_batch_changeset_with_csrf(plain_http: Gateway) -> None:
     batch.add_request(changeset)
     ((role,),) = batch.execute()
     assert (role.BusinessPartner, role.BusinessPartnerRole) == ("1000001", "FLCU01")
-    customer = client.entity_sets.A_Customer.get_entity("1000001").execute()
-    assert customer.Customer == "1000001"
+    number = client.entity_sets.A_BusinessPartner.get_entity("1000001").execute().Customer
+    customer = client.entity_sets.A_Customer.get_entity(number).execute()
+    assert customer.Customer == number != "1000001"

@@ -260,9 +260,35 @@ def test_business_partner_children_reference_their_partner(data: SandboxData) ->
     assert {r["AddressID"] for r in bp["A_AddressEmailAddress"] + bp["A_AddressPhoneNumber"]} <= addresses
     children = bp["A_BusinessPartnerRole"] + bp["A_BusinessPartnerTaxNumber"]
     assert {r["BusinessPartner"] for r in children} <= partners
-    assert customers == partners and {p["Customer"] for p in bp["A_BusinessPartner"]} == customers
+    assert {p["Customer"] for p in bp["A_BusinessPartner"]} == customers
     assert {s["Customer"] for s in bp["A_CustomerSalesArea"]} == customers
+    # The customers have their own numbers (CVI without "same numbers"): not one is a partner's.
+    assert len(customers) == len(partners) and not customers & partners
     assert all(r["Person"] == "" and r["OrdinalNumber"] == "1" for r in bp["A_AddressPhoneNumber"])
+
+
+def test_customer_numbers_follow_the_partners_creation_order_with_the_gaps_of_a_number_range(
+    data: SandboxData, truth: dict
+) -> None:
+    partners = data.sap[BP]["A_BusinessPartner"]
+    numbers = [int(p["Customer"]) for p in sorted(partners, key=lambda p: int(p["BusinessPartner"]))]
+    steps = {b - a for a, b in zip(numbers, numbers[1:], strict=False)}
+    assert numbers == sorted(numbers) and 1 in steps and max(steps) > 1
+    customer_of = {p["BusinessPartner"]: p["Customer"] for p in partners}
+    for company in truth["customers"]:
+        assert company["sap_customers"] == [customer_of[bp] for bp in company["sap"]]
+
+
+def test_same_customer_numbers_give_each_customer_its_partners_number() -> None:
+    data, truth = generate(
+        SeedOptions(seed=7, customers=60, products=5, orders=20, same_customer_numbers=True)
+    )
+    bp = data.sap[BP]
+    assert all(p["Customer"] == p["BusinessPartner"] for p in bp["A_BusinessPartner"])
+    assert {c["Customer"] for c in bp["A_Customer"]} == {
+        p["BusinessPartner"] for p in bp["A_BusinessPartner"]
+    }
+    assert all(c["sap_customers"] == c["sap"] for c in truth["customers"])
 
 
 def test_product_prices_and_sales_orders_reference_seeded_records(data: SandboxData) -> None:
@@ -284,14 +310,14 @@ def test_transferred_crm_orders_point_at_a_sap_order_of_the_same_company(
     data: SandboxData, truth: dict
 ) -> None:
     company_of_account = {i: c["entity_id"] for c in truth["customers"] for i in c["salesforce"]}
-    company_of_partner = {b: c["entity_id"] for c in truth["customers"] for b in c["sap"]}
+    company_of_customer = {n: c["entity_id"] for c in truth["customers"] for n in c["sap_customers"]}
     sap_orders = {o["SalesOrder"]: o for o in data.sap[ORDERS]["A_SalesOrder"]}
     transferred = [o for o in data.salesforce["Order"] if "SAP_Order_Number__c" in o]
 
     assert transferred and all(o["StatusCode"] == "Activated" for o in transferred)
     for order in transferred:
         sap_order = sap_orders[order["SAP_Order_Number__c"]]
-        assert company_of_partner[sap_order["SoldToParty"]] == company_of_account[order["AccountId"]]
+        assert company_of_customer[sap_order["SoldToParty"]] == company_of_account[order["AccountId"]]
 
 
 # --- truth --------------------------------------------------------------------------------------------
@@ -388,11 +414,12 @@ def test_vat_numbers_and_phones_come_in_several_formats(data: SandboxData) -> No
 
 
 def test_some_accounts_carry_a_hand_made_link_to_their_sap_customer(data: SandboxData, truth: dict) -> None:
-    partners_of = {i: set(c["sap"]) for c in truth["customers"] for i in c["salesforce"]}
+    customers_of = {i: set(c["sap_customers"]) for c in truth["customers"] for i in c["salesforce"]}
     linked = [a for a in data.salesforce["Account"] if "SAP_Customer_Number__c" in a]
 
     assert 0 < len(linked) < len(data.salesforce["Account"]) / 2
-    assert all(a["SAP_Customer_Number__c"].lstrip("0") in partners_of[a["Id"]] for a in linked)
+    # The number on SAP's invoices: the customer's, not the business partner's.
+    assert all(a["SAP_Customer_Number__c"].lstrip("0") in customers_of[a["Id"]] for a in linked)
     assert any(a["SAP_Customer_Number__c"].startswith("0") for a in linked)
     assert not any("SyncHub_Id__c" in a for a in data.salesforce["Account"])
 
