@@ -123,6 +123,7 @@ class CheckResult:
     check: str  # e.g. "auth", "metadata", "fields:customer"
     ok: bool
     detail: str = ""
+    warning: bool = False  # ok, but worth a look (e.g. a configured value SAP has not been seen to use)
 
 
 @dataclass

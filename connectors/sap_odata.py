@@ -47,7 +47,7 @@ import logging
 import re
 import threading
 import time as clock
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -1183,6 +1183,8 @@ class SapConnector:
                             full_key[name] = match[name]
                 complete = all(name in full_key for name in key_names)
                 if match is None and (fresh or not complete):
+                    child = dict(child)
+                    _fill_ordinal_keys(target_type, [child], [e.get("OrdinalNumber") for e in existing])
                     path = f"{entity_set.name}{_key_string(entity_type, key)}/{nav_name}"
                     request = EntityCreateRequest(
                         service.url, self.session, None, target, last_segment=quote(path, safe="/")
@@ -1563,6 +1565,18 @@ class SapConnector:
                 problems.append(f"writable {path}: SAP marks it neither creatable nor updatable")
         return problems
 
+    def any_match(self, service_name: str, entity_set_name: str, query_filter: str) -> bool:
+        """Whether any entity of the set matches the ``$filter`` (one ``$top=1`` read of its keys)."""
+        service = self._service(service_name)
+        entity_set = service.entity_set(entity_set_name)
+        proxy = getattr(service.client.entity_sets, entity_set.name)
+        keys = ",".join(p.name for p in entity_set.entity_type.key_proprties)
+
+        def fetch() -> Any:
+            return proxy.get_entities().select(keys).filter(query_filter).top(1).execute()
+
+        return bool(list(self._call("read", fetch, service=service, entity=entity_set.name)))
+
     def _read_check(self, service: _Service, entity: EntitySource) -> CheckResult:
         """One ``$top=1`` read with the mapping's filter: authorisation to read, and a filter SAP accepts."""
         source = entity.sap
@@ -1708,6 +1722,31 @@ def _check_names(entity_type: odata_model.EntityType, values: Mapping[str, Any],
         )
 
 
+def _fill_ordinal_keys(
+    entity_type: odata_model.EntityType, items: list[dict[str, Any]], taken: Iterable[Any]
+) -> None:
+    """Give new address communication items (phone, e-mail, fax) the keys the client sends.
+
+    Their entity types key on AddressID, Person and OrdinalNumber, all non-nullable and creatable
+    (API_BUSINESS_PARTNER $metadata, A_AddressPhoneNumberType, A_AddressEmailAddressType): the address
+    comes from the parent, Person is initial for an organisation's own address, and OrdinalNumber
+    numbers the items after those ``taken`` already. Where the live $metadata keys them otherwise or
+    marks a key not creatable (the server assigns it), nothing is filled.
+    """
+    keys = {p.name: p for p in entity_type.key_proprties}
+    if "OrdinalNumber" not in keys or not keys["OrdinalNumber"].creatable:
+        return
+    used = {int(v) for v in taken if str(v or "").isdigit()}
+    used |= {int(i["OrdinalNumber"]) for i in items if str(i.get("OrdinalNumber") or "").isdigit()}
+    for item in items:
+        if "Person" in keys and keys["Person"].creatable and item.get("Person") is None:
+            item["Person"] = ""
+        if item.get("OrdinalNumber") in (None, ""):
+            number = max(used, default=0) + 1
+            used.add(number)
+            item["OrdinalNumber"] = str(number)
+
+
 def _wire_entity(
     service: _Service, entity_set: odata_model.EntitySet, values: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -1722,7 +1761,9 @@ def _wire_entity(
             out[name] = _wire_value(entity_type.proprty(name), value)
             continue
         target, many = service.nav_target(entity_set, name)
-        children = [_wire_entity(service, target, child) for child in _children_of(value)]
+        items = [dict(child) for child in _children_of(value)]
+        _fill_ordinal_keys(target.entity_type, items, ())
+        children = [_wire_entity(service, target, child) for child in items]
         if many:
             out[name] = children
         elif children:

@@ -76,9 +76,11 @@ def connections_test(
         list[str] | None, typer.Option(help="Entities whose mapped fields to check (default: all).")
     ] = None,
 ) -> None:
-    """Check each connection: auth and reachability, metadata, mapped fields existing and writable."""
+    """Check each connection: auth and reachability, metadata, mapped fields existing and writable, and
+    the SAP settings the mappings name (sales area, order type, BP grouping, tax types) in use."""
     from connectors.errors import ConnectorError
     from mdm.mappings import MappingError, load_mappings
+    from mdm.setup_checks import check_sap_settings
 
     try:
         mappings = load_mappings()
@@ -86,23 +88,37 @@ def connections_test(
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
     sources = [m.source for name, m in sorted(mappings.items()) if not entity or name in entity]
-    failed = 0
+    failed = warnings = 0
     for system, conn_id in (("salesforce", crm_conn_id), ("sap", erp_conn_id)):
         try:
             connector = _connector(system, conn_id)
             results = connector.check(sources)
+            if system == "sap" and all(r.ok for r in results if r.check == "auth"):
+                # The SAP settings the mappings name (sales area, order type, grouping, tax types).
+                results += check_sap_settings(
+                    connector, {n: m for n, m in mappings.items() if m.source in sources}
+                )
         except (ConnectorError, ValueError) as exc:
             failed += 1
             console.print(f"[red]FAIL[/] {system:10} connection {conn_id}: {exc}")
             continue
         for result in results:
             failed += not result.ok
-            mark = "[green]ok  [/]" if result.ok else "[red]FAIL[/]"
+            warnings += result.ok and result.warning
+            mark = (
+                "[green]ok  [/]"
+                if result.ok and not result.warning
+                else "[yellow]warn[/]"
+                if result.ok
+                else "[red]FAIL[/]"
+            )
             console.print(f"{mark} {result.system:10} {result.check:24} {result.detail}")
     if failed:
         console.print(f"[red]{failed} check(s) failed[/]")
         raise typer.Exit(1)
-    console.print("[green]all checks passed[/]")
+    console.print(
+        "[green]all checks passed[/]" + (f" ({warnings} warning(s): see above)" if warnings else "")
+    )
 
 
 def _connector(system: str, conn_id: str):
@@ -216,6 +232,13 @@ def sandbox_up(
             "default: their own number range, as on many migrated systems.",
         ),
     ] = False,
+    standard_grouping: Annotated[
+        str | None,
+        typer.Option(
+            help="SAP's standard business-partner grouping, for creates that name none "
+            "(default: none, so such creates are refused)."
+        ),
+    ] = None,
     api_limit: Annotated[int, typer.Option(help="Salesforce daily API request budget.")] = 1_000_000,
     fault_429: Annotated[float, typer.Option(help="Share of requests answered 429.")] = 0.0,
     fault_503: Annotated[float, typer.Option(help="Share of requests answered 503.")] = 0.0,
@@ -259,6 +282,7 @@ def sandbox_up(
         batch_stops_at_failure=not batch_continues,
         crm_synchub_fields=not without_synchub_fields,
         same_customer_numbers=same_customer_numbers,
+        standard_grouping=standard_grouping,
         daily_api_limit=api_limit,
         crm_faults=faults,
         erp_faults=faults,

@@ -44,6 +44,8 @@ class SandboxConfig:
     # SAP customers numbered as their business partners (CVI "same numbers"); False: their own range.
     # Applies to the seed too.
     same_customer_numbers: bool = False
+    # SAP's standard BP grouping, used by creates that name none; None: such creates are refused.
+    standard_grouping: str | None = None
     daily_api_limit: int = 1_000_000
     crm_faults: FaultConfig = field(default_factory=FaultConfig)
     erp_faults: FaultConfig = field(default_factory=FaultConfig)
@@ -165,12 +167,19 @@ def start_sandboxes(config: SandboxConfig) -> RunningSandboxes:
     else:
         data = SandboxData(salesforce={}, sap={})
 
-    org = SalesforceOrg(daily_api_limit=config.daily_api_limit, synchub_fields=config.crm_synchub_fields)
+    # Without SyncHub's fields the setup kit is not deployed, nor its permission set (Edit Activated
+    # Orders).
+    org = SalesforceOrg(
+        daily_api_limit=config.daily_api_limit,
+        synchub_fields=config.crm_synchub_fields,
+        edit_activated_orders=config.crm_synchub_fields,
+    )
     org.load(data.salesforce)
     sap = SapSystem(
         page_size=config.page_size,
         batch_stops_at_failure=config.batch_stops_at_failure,
         same_customer_numbers=config.same_customer_numbers,
+        standard_grouping=config.standard_grouping,
     )
     sap.load(data.sap)
     crm_faults = FaultInjector(config.crm_faults)

@@ -1177,6 +1177,7 @@ class _Generator:
         # a stream of its own, so the rest of the seed stays as it was.
         self.customer_of: dict[str, str] = {}
         cvi = _Rng(f"{self.o.seed}-customer-numbers")
+        self._area_rng = _Rng(f"{self.o.seed}-sales-areas")
         next_customer = CUSTOMER_NUMBER_START
         for number in range(len(picks)):
             bp = str(BP_NUMBER_START + number)
@@ -1340,13 +1341,18 @@ class _Generator:
                 "VATRegistration": vat if vat and country.iso != "US" and rng.random() < 0.6 else "",
             }
         )
-        areas = [(country.sales_org, country.currency)]
+        areas: list[tuple[str, str, random.Random]] = [(country.sales_org, country.currency, rng)]
         if rng.random() < 0.1:
             extra = "1710" if country.sales_org != "1710" else "1010"
-            areas.append((extra, "USD" if extra == "1710" else "EUR"))
+            areas.append((extra, "USD" if extra == "1710" else "EUR", rng))
+        # Most customers abroad are extended to the euro sales organisation too, which the CRM's orders
+        # go to; the others are not, and SD refuses them there (a stream of its own: the rest of the
+        # seed stays as it was).
+        if all(area[0] != "1010" for area in areas) and self._area_rng.random() < 0.8:
+            areas.append(("1010", "EUR", self._area_rng))
         terms = rng.choice(_PAYMENT_TERMS)
         self.partner_info[bp] = (areas[0][0], areas[0][1], terms)
-        for sales_org, currency in areas:
+        for sales_org, currency, pick in areas:
             sets["A_CustomerSalesArea"].append(
                 {
                     "Customer": customer,
@@ -1360,7 +1366,7 @@ class _Generator:
                     "CustomerAccountAssignmentGroup": "01",
                     "DeliveryPriority": "02",
                     "ShippingCondition": "01",
-                    "IncotermsClassification": (inco := rng.choice(_INCOTERMS)),
+                    "IncotermsClassification": (inco := pick.choice(_INCOTERMS)),
                     "IncotermsLocation1": _cut(c.city, 70) if inco != "EXW" else "Walldorf",
                     "OrderIsBlockedForCustomer": "01" if blocked else "",
                     "DeletionIndicator": False,

@@ -9,7 +9,9 @@ Orders are transactional, not mastered. Both systems' orders are staged by ``mdm
   not yet in SAP is sent there, by deep insert (A_SalesOrder with to_Item). The sold-to party comes
   from the customer cross-reference (Account -> golden customer -> its SAP business partner -> that
   partner's customer number, A_BusinessPartner.Customer, which differs from the partner's number unless
-  the CVI assigns the same numbers), each
+  the CVI assigns the same numbers; SD takes it only in a sales area it is extended to, so an order
+  for a customer without the sales area of ``orders.header`` waits, with the reason, its partner read
+  again from SAP on every run until it is extended), each
   item's material from the product cross-reference (Product2 -> golden product -> SAP product, whose
   base unit the item is ordered in). An order whose customer or product is not in SAP yet *waits*,
   with the reason (``order_sync``), and goes through in the first run after the master data arrives.
@@ -170,23 +172,47 @@ def translate(
     return {key: (golden, sorted(targets.get(golden, []))) for key, golden in golden_of.items()}
 
 
-def _customer_numbers(session: Session, partners: Sequence[str]) -> dict[str, str]:
-    """SAP's customer number (``erp_customer_number``, from A_BusinessPartner.Customer) of these
-    business partners, as last staged; partners without one are absent."""
-    found: dict[str, str] = {}
+@dataclass(frozen=True)
+class _SapCustomer:
+    number: str  # SAP's customer number (erp_customer_number, from A_BusinessPartner.Customer)
+    # (SalesOrganization, DistributionChannel, Division) it is extended to; None: not read
+    sales_areas: frozenset[tuple[str, str, str]] | None
+
+
+def _sap_customers(session: Session, partners: Sequence[str]) -> dict[str, _SapCustomer]:
+    """The customer of each of these business partners, as last staged; partners without one are absent."""
+    found: dict[str, _SapCustomer] = {}
     for part in _chunks(list(partners), _IN):
         rows = session.execute(
-            select(CanonicalRecord.source_key, CanonicalRecord.values).where(
+            select(CanonicalRecord.source_key, CanonicalRecord.values, SourceRecord.payload)
+            .join(
+                SourceRecord,
+                (SourceRecord.system == CanonicalRecord.system)
+                & (SourceRecord.entity == CanonicalRecord.entity)
+                & (SourceRecord.source_key == CanonicalRecord.source_key),
+            )
+            .where(
                 CanonicalRecord.system == "sap",
                 CanonicalRecord.entity == "customer",
                 CanonicalRecord.is_deleted.is_(False),
                 CanonicalRecord.source_key.in_(part),
             )
         )
-        for key, values in rows:
+        for key, values, payload in rows:
             number = (values or {}).get("erp_customer_number")
-            if number:
-                found[key] = str(number)
+            if not number:
+                continue
+            customer = (payload or {}).get("to_Customer")
+            areas = customer.get("to_CustomerSalesArea") if isinstance(customer, dict) else None
+            if isinstance(areas, dict):  # a V2 expand may keep the list under "results"
+                areas = areas.get("results")
+            keys = ("SalesOrganization", "DistributionChannel", "Division")
+            found[key] = _SapCustomer(
+                str(number),
+                None
+                if areas is None
+                else frozenset(tuple(str(a.get(k)) for k in keys) for a in areas if isinstance(a, dict)),
+            )
     return found
 
 
@@ -216,6 +242,8 @@ class _Plan:
     customer: str | None = None
     error_code: str | None = None  # failed: the code and message for the error queue
     error_message: str | None = None
+    # waiting: SAP partners whose staged sales areas lack the order's (SAP may know better by now)
+    recheck: list[str] = field(default_factory=list)
 
 
 def push_orders(
@@ -245,6 +273,21 @@ def push_orders(
         calls_before = sap.usage.calls
         clock = time.perf_counter()
         report = _Report()
+        with store() as session:
+            plans = _plan_orders(session, settings, _Report(), only)
+        stale = sorted({k for plan in plans if plan.state == "waiting" for k in plan.recheck})
+        if stale:
+            # Extending a customer to a sales area does not move the partner's change stamp: read
+            # those partners again before an order waits for them.
+            customers = pipeline.load_entity_mapping("customer")
+            pipeline.stage_payloads(
+                "customer",
+                "sap",
+                sap.read_keys(customers.source, stale),
+                sessions=store,
+                run_id=run,
+                mapping=customers,
+            )
         with store() as session:
             plans = _plan_orders(session, settings, report, only)
         to_create = [p for p in plans if p.state == "created"]
@@ -388,7 +431,7 @@ def _plan_orders(
     if not todo:
         return plans
     customers = translate(session, "customer", {str(p.get("AccountId") or "") for p in todo.values()})
-    numbers = _customer_numbers(session, sorted({k for _, keys in customers.values() for k in keys}))
+    sap_customers = _sap_customers(session, sorted({k for _, keys in customers.values() for k in keys}))
     product_ids = {str(i.get("Product2Id") or "") for p in todo.values() for i in p.get("OrderItems") or []}
     products = translate(session, "product", product_ids)
     materials = {keys[0] for _, keys in products.values() if keys}
@@ -396,7 +439,7 @@ def _plan_orders(
         key: p.get("BaseUnit") for key, p in _staged(session, "sap", "product", sorted(materials)).items()
     }
     for crm_id, payload in todo.items():
-        plan = _order_plan(crm_id, payload, settings, customers, numbers, products, units)
+        plan = _order_plan(crm_id, payload, settings, customers, sap_customers, products, units)
         plans.append(plan)
         if plan.state == "waiting":
             report.add(
@@ -410,7 +453,7 @@ def _order_plan(
     payload: Mapping[str, Any],
     settings: OrderSettings,
     customers: Mapping[str, tuple[str, list[str]]],
-    numbers: Mapping[str, str],
+    sap_customers: Mapping[str, _SapCustomer],
     products: Mapping[str, tuple[str, list[str]]],
     units: Mapping[str, Any],
 ) -> _Plan:
@@ -421,13 +464,22 @@ def _order_plan(
     missing: list[str] = []
     golden_customer = None
     sold_to = None
+    recheck: list[str] = []
     if not account:
         missing.append("customer: the CRM order has no account")
     elif account not in customers:
         missing.append(f"customer: account {account} is not synchronised yet (no golden customer)")
     else:
         golden_customer, partners = customers[account]
-        numbered = [numbers[p] for p in partners if numbers.get(p)]
+        numbered = [sap_customers[p] for p in partners if p in sap_customers]
+        # SD takes a sold-to party only in a sales area it is extended to (A_CustomerSalesArea).
+        area = (
+            str(settings.header.get("SalesOrganization")),
+            str(settings.header.get("DistributionChannel")),
+            str(settings.header.get("OrganizationDivision")),
+        )
+        in_area = [c for c in numbered if c.sales_areas is None or area in c.sales_areas]
+        recheck = [p for p in partners if p in sap_customers and sap_customers[p] not in in_area]
         if not partners:
             missing.append(f"customer: golden customer {golden_customer} is not in SAP yet")
         elif not numbered:
@@ -435,10 +487,15 @@ def _order_plan(
                 f"customer: SAP business partner {partners[0]} of golden customer {golden_customer} "
                 "has no customer number yet (no customer role, or not read back from SAP)"
             )
+        elif not in_area:
+            missing.append(
+                f"customer: SAP customer {numbered[0].number} (golden customer {golden_customer}) is not "
+                f"extended to sales area {'/'.join(area)} (orders.header); extend it in SAP"
+            )
         else:
             # The sold-to party is a customer number, which is the partner's own number only where
             # the CVI assigns customers the same numbers (A_SalesOrder.SoldToParty: Customer).
-            sold_to = numbered[0]
+            sold_to = in_area[0].number
     items: list[dict[str, Any]] = []
     lines = sorted(payload.get("OrderItems") or [], key=lambda i: str(i.get("OrderItemNumber") or ""))
     if not lines:
@@ -466,7 +523,15 @@ def _order_plan(
             item["TransactionCurrency"] = settings.currency
         items.append(item)
     if missing:
-        return _Plan(crm_id, digest, number, "waiting", reason="; ".join(missing), customer=golden_customer)
+        return _Plan(
+            crm_id,
+            digest,
+            number,
+            "waiting",
+            reason="; ".join(missing),
+            customer=golden_customer,
+            recheck=[] if sold_to else recheck,
+        )
     fields: dict[str, Any] = {
         **settings.header,
         "SoldToParty": sold_to,

@@ -172,10 +172,15 @@ class SalesforceOrg:
         consumer_secret: str = "sandbox-secret",
         clock: Callable[[], dt.datetime] | None = None,
         synchub_fields: bool = True,
+        edit_activated_orders: bool = True,
     ) -> None:
         # Without SyncHub's custom fields: an org before the setup kit's metadata package is deployed
         # (seed values of those fields are then left out on load).
         self.synchub_fields = synchub_fields
+        # The integration user's "Edit Activated Orders" permission (the setup kit's permission set
+        # grants it): editing an activated order needs it ("Editing and Deletion Limitations for Orders":
+        # "To edit an activated order or reduction order: Edit Activated Orders").
+        self.edit_activated_orders = edit_activated_orders
         self.schema: dict[str, ObjectDef] = load_schema(synchub_fields)
         self.daily_api_limit = daily_api_limit
         self.session_ttl = dt.timedelta(seconds=session_ttl_seconds)
@@ -921,6 +926,18 @@ class SalesforceOrg:
 
     def _before_update(self, obj: str, rec: Record, old: Record) -> None:
         category = ORDER_STATUS_CATEGORY.get
+        if (
+            obj == "Order"
+            and category(old.get("Status") or "") == "Activated"
+            and not self.edit_activated_orders
+        ):
+            raise SalesforceApiError(
+                400,
+                "INSUFFICIENT_ACCESS_OR_READONLY",
+                "insufficient access rights: editing an activated order needs the Edit Activated Orders "
+                "permission",
+                [],
+            )
         if (
             obj == "Order"
             and category(rec.get("Status") or "") == "Activated"

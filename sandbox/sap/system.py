@@ -160,6 +160,9 @@ class SapSystem:
         clock: Callable[[], dt.datetime] | None = None,
         batch_stops_at_failure: bool = True,
         same_customer_numbers: bool = False,
+        groupings: tuple[str, ...] = ("BP02", "Z001"),
+        standard_grouping: str | None = None,
+        assigns_ordinal_numbers: bool = False,
     ) -> None:
         self.users = dict(users) if users is not None else {"SYNCHUB": "sandbox-password"}
         self.page_size = page_size  # server-driven paging (__next) by this many; 0: none
@@ -176,6 +179,16 @@ class SapSystem:
         # account group's own number range numbers it, and A_BusinessPartner.Customer tells which
         # customer a partner is. False (the default): own numbers, as on many migrated systems.
         self.same_customer_numbers = same_customer_numbers
+        # A partner's grouping decides its number range (Customizing: Business Partner > Basic Settings >
+        # Number Ranges and Groupings > Define Groupings and Assign Number Ranges). A create without
+        # one takes the grouping flagged as standard there; where none is flagged (None, the default
+        # here) the create is refused, so a client must name the grouping.
+        self.groupings = groupings
+        self.standard_grouping = standard_grouping
+        # Phone numbers and e-mail addresses are keyed by AddressID, Person and OrdinalNumber, all
+        # non-nullable and creatable in API_BUSINESS_PARTNER's $metadata: a client sends them. False
+        # (the default): a create without them is refused; True: they are assigned, as some releases do.
+        self.assigns_ordinal_numbers = assigns_ordinal_numbers
         self.sap_client = sap_client
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.model = load_model()
@@ -592,6 +605,17 @@ class SapSystem:
             ]
             record["SalesOrderItem"] = str((max(items) // 10 + 1) * 10 if items else 10)
         elif name in ("A_AddressEmailAddress", "A_AddressPhoneNumber"):
+            missing = [k for k in ("Person", "OrdinalNumber") if record.get(k) is None]
+            if missing and not self.assigns_ordinal_numbers:
+                raise ODataError(
+                    400,
+                    CODE_MALFORMED,
+                    f"Key property {', '.join(missing)} of {entity_set.type_name} is missing",
+                    [
+                        {"code": CODE_MALFORMED, "message": f"Enter {k}", "propertyref": k, "target": k}
+                        for k in missing
+                    ],
+                )
             if record.get("Person") is None:
                 record["Person"] = ""
             if record.get("OrdinalNumber") is None:
@@ -649,6 +673,26 @@ class SapSystem:
                 require("LastName")
             else:
                 require("OrganizationBPName1")
+            grouping = record.get("BusinessPartnerGrouping") or self.standard_grouping
+            if not grouping:
+                problems.append(
+                    (
+                        "00/055",
+                        "Fill in all required entry fields: BusinessPartnerGrouping (no standard grouping "
+                        "is defined for internal number assignment)",
+                        "BusinessPartnerGrouping",
+                    )
+                )
+            elif grouping not in self.groupings:
+                problems.append(
+                    (
+                        "00/058",
+                        f"Entry {grouping} for BusinessPartnerGrouping does not exist",
+                        "BusinessPartnerGrouping",
+                    )
+                )
+            else:
+                record["BusinessPartnerGrouping"] = grouping
         elif name == "A_SalesOrder":
             require(*_ORDER_REQUIRED)
         elif name == "A_SalesOrderItem":
@@ -676,6 +720,21 @@ class SapSystem:
                 raise _bad_request("V1/302", "Enter a sold-to party", "SoldToParty")
             if (sold_to,) not in self._tables["A_Customer"]:
                 raise _bad_request("V1/302", f"Sold-to party {sold_to} does not exist", "SoldToParty")
+            # SD takes a sold-to party only in a sales area the customer is extended to (its sales
+            # area data, A_CustomerSalesArea: currency, terms, partner functions): a customer known
+            # to financial accounting alone, or to other sales organisations, is refused.
+            area = (
+                sold_to,
+                record.get("SalesOrganization"),
+                record.get("DistributionChannel"),
+                record.get("OrganizationDivision"),
+            )
+            if area not in self._tables["A_CustomerSalesArea"]:
+                raise _bad_request(
+                    "VP/199",
+                    f"Sold-to party {sold_to} not maintained for sales area {' '.join(map(str, area[1:]))}",
+                    "SoldToParty",
+                )
         elif entity_set.name == "A_SalesOrderItem":
             material = record.get("Material")
             if material and (material,) not in self._tables["A_Product"]:

@@ -77,6 +77,7 @@ def partner(key: str, name: str | None = None) -> WriteRecord:
         key,
         {
             "BusinessPartnerCategory": "2",
+            "BusinessPartnerGrouping": "BP02",
             "OrganizationBPName1": name if name is not None else f"Company {key}",
             "Language": "EN",
             "to_BusinessPartnerAddress": [
@@ -133,7 +134,10 @@ def test_full_extraction_reads_every_mapped_entity_with_its_children(sandbox_fac
     assert isinstance(customer.payload["to_Customer"], dict)
     # Only what was expanded: a deferred navigation is absent, not an empty list.
     assert "to_Supplier" not in customer.payload and "to_BuPaIndustry" not in customer.payload
-    assert "to_CustomerSalesArea" not in customer.payload["to_Customer"]
+    assert "to_CustomerCompany" not in customer.payload["to_Customer"]
+    # A nested expand (to_Customer/to_CustomerSalesArea) comes as a list below its parent.
+    areas = customer.payload["to_Customer"]["to_CustomerSalesArea"]
+    assert isinstance(areas, list) and {a["Customer"] for a in areas} == {customer.payload["Customer"]}
     assert all(r.payload["to_Description"] for r in products.values())
     assert all(r.payload["to_SlsPrcgCndnRecdValidity"] for r in prices.values())
     assert all(r.payload["to_Item"] for r in orders.values())
@@ -327,6 +331,38 @@ def test_partners_are_created_by_deep_insert_with_the_idempotency_key(sandbox_fa
     assert payload["to_Customer"]["Customer"] == payload["Customer"] == stored["Customer"]
     assert payload["Customer"] != outcome.remote_key
     assert connector.usage.by_operation["batch"] == 1
+
+
+def test_new_phones_and_emails_carry_person_and_ordinal_number_as_the_metadata_keys_them(
+    sandbox_factory, small
+) -> None:
+    # Issue 11, row 8: the sandbox, like systems that assign nothing, refuses them without their keys.
+    sandboxes = sandbox_factory(data_dir=small)
+    connector = connect()
+    record = partner("SH-C-9", "Kappa AG")
+    address = record.fields["to_BusinessPartnerAddress"][0]
+    address["to_PhoneNumber"] = [{"PhoneNumber": "030 1234", "DestinationLocationCountry": "DE"}]
+    address["to_EmailAddress"] = [{"EmailAddress": "a@kappa.example"}, {"EmailAddress": "b@kappa.example"}]
+    [outcome] = connector.write_batch(CUSTOMER, [record])
+    assert outcome.status == "created", outcome.error_message
+    stored = read_all(connector, CUSTOMER)[outcome.remote_key].payload["to_BusinessPartnerAddress"][0]
+    assert [(p["Person"], p["OrdinalNumber"]) for p in stored["to_PhoneNumber"]] == [("", "1")]
+    assert [(e["Person"], e["OrdinalNumber"]) for e in stored["to_EmailAddress"]] == [("", "1"), ("", "2")]
+
+    # A new e-mail under the existing address is numbered after the ones SAP holds.
+    current = read_all(connector, CUSTOMER)[outcome.remote_key]
+    more = {
+        "to_BusinessPartnerAddress": [
+            {"to_EmailAddress": [*stored["to_EmailAddress"], {"EmailAddress": "c@kappa.example"}]}
+        ]
+    }
+    [update] = connector.write_batch(
+        CUSTOMER, [WriteRecord("SH-C-9", more, remote_key=outcome.remote_key, expected=current.payload)]
+    )
+    assert update.status == "updated", update.error_message
+    stored = read_all(connector, CUSTOMER)[outcome.remote_key].payload["to_BusinessPartnerAddress"][0]
+    assert sorted(e["OrdinalNumber"] for e in stored["to_EmailAddress"]) == ["1", "2", "3"]
+    assert sandboxes.sap.count(PARTNERS) > 0
 
 
 def test_records_are_read_back_by_key_as_an_extraction_gives_them(sandbox_factory, small) -> None:

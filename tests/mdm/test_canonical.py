@@ -297,11 +297,23 @@ def test_salesforce_target_is_flat_and_only_what_the_crm_may_receive(model: Enti
     }
 
 
+SALES_AREA = {
+    "SalesOrganization": "1010",
+    "DistributionChannel": "10",
+    "Division": "00",
+    "Currency": "EUR",
+    "CustomerPaymentTerms": "0001",
+    "IncotermsClassification": "EXW",
+    "IncotermsLocation1": "Walldorf",
+}
+
+
 def test_sap_target_is_nested_for_a_deep_insert(model: EntityModel) -> None:
     assert to_target(model, "sap", GOLDEN) == {
         "OrganizationBPName1": "Bolander und Fliegner Gesellschaft mit",
         "OrganizationBPName2": "beschränkter Haftung",
         "BusinessPartnerCategory": "2",
+        "BusinessPartnerGrouping": "BP02",
         "Language": "DE",
         "to_BusinessPartnerAddress": [
             {
@@ -317,6 +329,8 @@ def test_sap_target_is_nested_for_a_deep_insert(model: EntityModel) -> None:
         ],
         "to_BusinessPartnerTax": [{"BPTaxType": "DE0", "BPTaxNumber": "DE123456789"}],
         "to_BusinessPartnerRole": [{"BusinessPartnerRole": "FLCU00"}, {"BusinessPartnerRole": "FLCU01"}],
+        # Issue 11, row 3: the customer is extended to the sales area orders go to.
+        "to_Customer": {"to_CustomerSalesArea": [SALES_AREA]},
     }
 
 
@@ -325,9 +339,11 @@ def test_missing_values_are_left_out_of_the_target(model: EntityModel) -> None:
     assert to_target(model, "sap", sparse) == {
         "OrganizationBPName1": "Acme Inc.",
         "BusinessPartnerCategory": "2",
+        "BusinessPartnerGrouping": "BP02",
         "Language": "EN",
         "to_BusinessPartnerAddress": [{"Country": "US"}],
         "to_BusinessPartnerRole": [{"BusinessPartnerRole": "FLCU00"}, {"BusinessPartnerRole": "FLCU01"}],
+        "to_Customer": {"to_CustomerSalesArea": [SALES_AREA]},
     }
     assert to_target(model, "salesforce", sparse) == {"Name": "Acme Inc.", "BillingCountry": "United States"}
 
@@ -367,8 +383,8 @@ def _sap_lengths(node: dict[str, Any], entity_set: str, found: list[str]) -> Non
     sets = load_model()[BP_SERVICE]
     spec = sets[entity_set]
     for name, value in node.items():
-        if isinstance(value, list):
-            for item in value:
+        if isinstance(value, list | dict):
+            for item in value if isinstance(value, list) else [value]:
                 _sap_lengths(item, spec.navigations[name].target_set, found)
         elif name not in spec.properties:
             found.append(f"{entity_set}.{name}: no such property")

@@ -239,3 +239,17 @@ def test_a_pricebook_listed_twice_needs_a_multi_currency_org(tmp_path: Path) -> 
     error = _price_error(tmp_path, gbp, chf_again)
     assert error.field == "pricing.pricebooks[1].name"
     assert "'CHF Price Book' is listed twice" in error.reason
+
+
+def test_partners_synchub_creates_are_extended_to_the_sales_area_its_orders_go_to() -> None:
+    # Issue 11, row 3: SD refuses an order whose sold-to party lacks the order's sales area.
+    customer = load_mapping(DEFAULT_DIR / "customer.yaml").raw["systems"]["sap"]["publish"]
+    header = load_mapping(DEFAULT_DIR / "order.yaml").raw["orders"]["header"]
+    prefix = "to_Customer.to_CustomerSalesArea[0]."
+    area = {k.removeprefix(prefix): v["value"] for k, v in customer.items() if k.startswith(prefix)}
+    assert (area["SalesOrganization"], area["DistributionChannel"], area["Division"]) == (
+        header["SalesOrganization"],
+        header["DistributionChannel"],
+        header["OrganizationDivision"],
+    )
+    assert area["Currency"] == load_mapping(DEFAULT_DIR / "order.yaml").raw["orders"]["currency"]

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 
 from mdm import pipeline
 from mdm.orders import push_orders, status_to_crm
-from mdm.store.models import CanonicalRecord, DeadLetter, OrderSync, SourceRecord
+from mdm.store.models import CanonicalRecord, DeadLetter, OrderSync, SourceRecord, Xref
 from sandbox.seed import SeedOptions, generate
 
 SEED = SeedOptions(seed=42, customers=60, products=30, orders=40)
@@ -289,3 +289,99 @@ def test_a_run_that_lost_track_of_its_sap_orders_finds_them_instead_of_creating_
     assert first["created"] > 0
     assert (again["created"], again["recovered"]) == (0, first["created"])
     assert len(sap_orders(sandboxes)) == count
+
+
+def test_an_order_waits_while_its_customer_is_not_extended_to_the_sales_area_and_goes_once_it_is(
+    sandbox_factory, store
+):
+    # Issue 11, row 3: SD takes a sold-to party only in a sales area it is extended to. Some customers
+    # abroad are not extended to the euro sales organisation the CRM's orders go to (1010/10/00).
+    seed = SeedOptions(seed=42, customers=200, products=30, orders=40)
+    sandboxes = sandbox_factory(seed=seed)
+    truth = generate(seed)[1]
+    areas = sandboxes.sap.entity_set("API_BUSINESS_PARTNER", "A_CustomerSalesArea")
+    extended = {a["Customer"] for a in sandboxes.sap.records(areas) if a["SalesOrganization"] == "1010"}
+    outside = {
+        sf: c
+        for c in truth["customers"]
+        if c["sap"] and not set(c["sap_customers"]) & extended
+        for sf in c["salesforce"]
+    }
+    candidates = {
+        k: o
+        for k, o in activated(sandboxes).items()
+        if o["AccountId"] in outside and not o["SAP_Order_Number__c"]
+    }
+
+    first = sync_all(store)
+
+    # The orders of accounts SyncHub linked to their company's SAP partners (a missed match would
+    # have made the account a new SAP partner of its own, extended to the sales area).
+    with store() as session:
+        golden_of = dict(session.execute(select(Xref.source_key, Xref.golden_id)).all())
+        sap_of: dict[str, set[str]] = {}
+        for golden, key in session.execute(
+            select(Xref.golden_id, Xref.source_key).where(Xref.system == "sap")
+        ):
+            sap_of.setdefault(golden, set()).add(key)
+        states = {s.crm_order_id: s for s in session.scalars(select(OrderSync))}
+    waiting = {
+        k: o
+        for k, o in candidates.items()
+        if sap_of.get(golden_of.get(o["AccountId"]), set()) & set(outside[o["AccountId"]]["sap"])
+    }
+    assert waiting, "the seed has no activated order of a linked customer outside the sales area"
+    for crm_id, order in waiting.items():
+        assert states[crm_id].state == "waiting"
+        assert "not extended to sales area 1010/10/00" in states[crm_id].reason
+        assert any(n in states[crm_id].reason for n in outside[order["AccountId"]]["sap_customers"])
+    assert {e["crm_order"] for e in first["push"]["waiting_examples"]} >= set(waiting)
+    assert not set(waiting) & {o.get("ExternalDocumentID") for o in sap_orders(sandboxes)}
+
+    # Extended in SAP (the partner's change stamp does not move): the next run reads them again.
+    customers = {n for o in waiting.values() for n in outside[o["AccountId"]]["sap_customers"]}
+    for customer in customers:
+        sandboxes.sap.create(
+            areas,
+            {"Customer": customer, "SalesOrganization": "1010", "DistributionChannel": "10", "Division": "00",
+             "Currency": "EUR"},
+            user="ADMIN",
+        )  # fmt: skip
+    orders(store)
+
+    sent = {o.get("ExternalDocumentID"): o for o in sap_orders(sandboxes)}
+    for crm_id in waiting:
+        assert sent[crm_id]["SoldToParty"] in customers
+    with store() as session:
+        assert {session.get(OrderSync, k).state for k in waiting} == {"created"}
+
+
+def test_without_edit_activated_orders_the_status_write_fails_with_the_reason_and_goes_once_granted(
+    sandbox_factory, store
+):
+    # Issue 11: editing an activated order needs "Edit Activated Orders" (the setup kit's permission
+    # set grants it); the sandbox refuses such writes from a user without it, as an org does.
+    sandboxes = sandbox_factory(seed=SEED)
+    sandboxes.org.edit_activated_orders = False
+
+    first = sync_all(store)
+
+    assert first["status"]["failed"] > 0 and first["status"]["updated"] == 0
+    assert {e["code"] for e in first["status"]["errors"]} == {"INSUFFICIENT_ACCESS_OR_READONLY"}
+    assert all("Edit Activated Orders" in e["message"] for e in first["status"]["errors"])
+    with store() as session:
+        letters = session.scalars(select(DeadLetter).where(DeadLetter.entity == "order")).all()
+    assert {d.code for d in letters} == {"INSUFFICIENT_ACCESS_OR_READONLY"}
+
+    sandboxes.org.edit_activated_orders = True  # the permission set assigned
+    again = orders(store)
+    assert again["status"]["failed"] == 0 and again["status"]["updated"] == len(letters)
+
+    with store() as session:
+        keys = {d.record_key for d in letters}
+        open_letters = session.scalars(
+            select(DeadLetter).where(DeadLetter.entity == "order", DeadLetter.resolved_at.is_(None))
+        ).all()
+    assert not open_letters
+    crm = activated(sandboxes)
+    assert all(crm[k]["SAP_Order_Number__c"] for k in keys)

@@ -254,6 +254,13 @@ def test_a_customer_only_in_the_crm_is_created_in_sap_with_its_key_captured(sand
     # account got both numbers in the same run: SyncHub read the new partner back before publishing.
     customer = partner["Customer"]
     assert customer and customer != key
+    # Issue 11, row 3: the customer is extended to the sales area the mapping names (orders go there).
+    customers = sandboxes.sap.entity_set("API_BUSINESS_PARTNER", "A_Customer")
+    [record] = [c for c in sandboxes.sap.records(customers) if c["Customer"] == customer]
+    areas = sandboxes.sap.related(customers, [record], "to_CustomerSalesArea")[0]
+    assert [
+        (a["SalesOrganization"], a["DistributionChannel"], a["Division"], a["Currency"]) for a in areas
+    ] == [("1010", "10", "00", "EUR")]
     assert stats["sap"]["read_back"] == stats["sap"]["created"]
     crm = [k for s, k in members(store)[golden_id] if s == "salesforce"]
     accounts = {a["Id"]: a for a in sandboxes.org.live_records("Account")}

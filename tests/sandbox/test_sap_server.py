@@ -86,6 +86,15 @@ SEED = {
         ],
         "A_BusinessPartnerRole": [{"BusinessPartner": "1000001", "BusinessPartnerRole": "FLCU01"}],
         "A_Customer": [{"Customer": "1000001", "CustomerName": "Alpha Tools GmbH"}],
+        "A_CustomerSalesArea": [
+            {
+                "Customer": "1000001",
+                "SalesOrganization": "1710",
+                "DistributionChannel": "10",
+                "Division": "00",
+                "Currency": "USD",
+            }
+        ],
     },
     PRICE_SRV: {
         "A_SlsPrcgConditionRecord": [
@@ -167,7 +176,10 @@ class Sandbox:
 def _start(tmp_path_factory: pytest.TempPathFactory, page_size: int) -> Sandbox:
     tls = ensure_tls(tmp_path_factory.getbasetemp() / "tls")
     clock = Clock(dt.datetime(2026, 11, 2, 9, 0, 0, tzinfo=dt.UTC))
-    system = SapSystem(page_size=page_size, clock=clock)
+    # The protocol under test; the create rules of real systems have their own tests (test_sap_system).
+    system = SapSystem(
+        page_size=page_size, clock=clock, standard_grouping="BP02", assigns_ordinal_numbers=True
+    )
     system.load(SEED)
     faults = FaultInjector()
     handle = serve(create_app(system, faults), tls=tls)
@@ -628,6 +640,17 @@ def test_sales_order_for_unknown_customer_is_400(sandbox: Sandbox) -> None:
         sandbox.url(SO_SRV) + "A_SalesOrder", json={**ORDER_HEADER, "SoldToParty": "1000002"}
     )
     assert response.status_code == 400 and "1000002" in _error(response)["message"]["value"]
+
+
+def test_sales_order_for_a_customer_not_extended_to_its_sales_area_is_400(sandbox: Sandbox) -> None:
+    # Issue 11, row 3: the customer exists, but only in sales area 1710/10/00.
+    response = sandbox.session().post(
+        sandbox.url(SO_SRV) + "A_SalesOrder", json={**ORDER_HEADER, "SalesOrganization": "1010"}
+    )
+    assert response.status_code == 400
+    error = _error(response)
+    assert error["message"]["value"] == "Sold-to party 1000001 not maintained for sales area 1010 10 00"
+    assert error["innererror"]["errordetails"][0]["propertyref"] == "SoldToParty"
 
 
 def test_sales_order_item_with_unknown_material_is_400(sandbox: Sandbox) -> None:

@@ -16,7 +16,7 @@ NOW = dt.datetime(2026, 5, 4, 12, 30, 15, tzinfo=dt.UTC)
 
 
 def _system() -> SapSystem:
-    return SapSystem(clock=lambda: NOW)
+    return SapSystem(clock=lambda: NOW, standard_grouping="BP02", assigns_ordinal_numbers=True)
 
 
 def test_dump_of_loaded_data_loads_back_identically() -> None:
@@ -92,7 +92,7 @@ def test_failed_transaction_leaves_no_trace() -> None:
 
 def test_address_change_does_not_stamp_the_partner() -> None:
     clock = [NOW]
-    system = SapSystem(clock=lambda: clock[0])
+    system = SapSystem(clock=lambda: clock[0], standard_grouping="BP02")
     partner = system.create(
         BP["A_BusinessPartner"],
         {
@@ -238,7 +238,7 @@ def test_a_customer_role_gives_the_partner_a_customer_numbered_from_the_customer
 
 
 def test_with_same_numbers_the_customer_takes_the_partners_number() -> None:
-    system = SapSystem(clock=lambda: NOW, same_customer_numbers=True)
+    system = SapSystem(clock=lambda: NOW, same_customer_numbers=True, standard_grouping="BP02")
     partner = _partner_with_roles(system)
     assert partner["Customer"] == partner["BusinessPartner"]
     assert (
@@ -253,3 +253,41 @@ def test_new_customers_are_numbered_after_the_loaded_ones() -> None:
     system.load(data.sap)
     highest = max(int(c["Customer"]) for c in data.sap["API_BUSINESS_PARTNER"]["A_Customer"])
     assert int(_partner_with_roles(system)["Customer"]) == highest + 1
+
+
+# --- what real systems refuse in a partner create (issue 11, row 8) ----------------------------------
+
+
+def test_a_partner_without_grouping_is_refused_where_no_standard_grouping_is_defined() -> None:
+    strict = SapSystem(clock=lambda: NOW)
+    with pytest.raises(ODataError) as failed:
+        strict.create(BP["A_BusinessPartner"], ORG, user="U")
+    assert failed.value.details[0]["propertyref"] == "BusinessPartnerGrouping"
+    with pytest.raises(ODataError) as unknown:
+        strict.create(BP["A_BusinessPartner"], {**ORG, "BusinessPartnerGrouping": "XX99"}, user="U")
+    assert "XX99" in unknown.value.message
+    created = strict.create(BP["A_BusinessPartner"], {**ORG, "BusinessPartnerGrouping": "Z001"}, user="U")
+    assert created.record["BusinessPartnerGrouping"] == "Z001"
+    lenient = SapSystem(clock=lambda: NOW, standard_grouping="BP02")
+    assert lenient.create(BP["A_BusinessPartner"], ORG, user="U").record["BusinessPartnerGrouping"] == "BP02"
+
+
+def test_a_phone_or_email_without_its_ordinal_number_is_refused() -> None:
+    # Deep inserted under an organisation's address, the items take its (initial) Person.
+    strict = SapSystem(clock=lambda: NOW)
+    address = {"Country": "DE", "CityName": "Berlin"}
+    for nav in ("to_PhoneNumber", "to_EmailAddress"):
+        item = {"PhoneNumber": "030 1234"} if nav == "to_PhoneNumber" else {"EmailAddress": "a@b.example"}
+        payload = {
+            **ORG,
+            "BusinessPartnerGrouping": "BP02",
+            "to_BusinessPartnerAddress": [{**address, nav: [item]}],
+        }
+        with pytest.raises(ODataError) as failed:
+            strict.create(BP["A_BusinessPartner"], payload, user="U")
+        assert {d["propertyref"] for d in failed.value.details} == {"OrdinalNumber"}
+        keyed = {
+            **payload,
+            "to_BusinessPartnerAddress": [{**address, nav: [{**item, "Person": "", "OrdinalNumber": "1"}]}],
+        }
+        strict.create(BP["A_BusinessPartner"], keyed, user="U")

@@ -75,7 +75,7 @@ class Gateway:
 
 
 def _start(tls: object | None) -> Gateway:
-    system = SapSystem()
+    system = SapSystem(standard_grouping="BP02", assigns_ordinal_numbers=True)  # protocol, not rules
     system.load(SEED)
     faults = FaultInjector()
     handle = serve(create_app(system, faults), tls=tls)  # type: ignore[arg-type]
