@@ -93,6 +93,18 @@ from connectors.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class _NoUnsupportedAnnotations(logging.Filter):
+    """SAP's published $metadata (S/4HANA Cloud's API_BUSINESS_PARTNER: several hundred) carries
+    vocabulary annotations pyodata does not interpret (Capabilities.*, Common.*); pyodata warns once per
+    annotation on every metadata load. SyncHub reads none of them: those warnings are dropped, others kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Unsupported Annotation(")
+
+
+logging.getLogger("pyodata.model").addFilter(_NoUnsupportedAnnotations())
 # pyodata logs every entity it is asked to create or update, whole, at INFO: keep its logs to warnings
 # unless someone configured the logger on purpose.
 if logging.getLogger("pyodata").level == logging.NOTSET:

@@ -1,9 +1,9 @@
 """Shared fixtures: the store on SQLite or PostgreSQL.
 
 Store tests take the ``store_url`` or ``store`` fixture. By default they run on a fresh SQLite
-file; when ``SYNCHUB_DATABASE_URL`` is set (the PostgreSQL pass of ``.ci/run``) they run against
-that database, which is emptied before each test. Such tests are marked ``store`` automatically,
-so ``pytest -m store`` selects exactly them.
+file; when ``SYNCHUB_DATABASE_URL`` is set (the PostgreSQL pass of ``.ci/run``) they run against that
+database (under xdist one per worker, ``<database>_gw0``, ...), which is emptied before each test.
+Such tests are marked ``store`` automatically, so ``pytest -m store`` selects exactly them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from mdm.store.db import DATABASE_URL_ENV, make_engine, session_factory, upgrade_database
@@ -25,6 +25,18 @@ from mdm.store.models import Base
 # (and set REQUESTS_CA_BUNDLE themselves where that is what they test).
 for _name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
     os.environ.pop(_name, None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under xdist with a PostgreSQL ``SYNCHUB_DATABASE_URL``, each worker takes its own database,
+    ``<database>_<worker>`` (``.ci/run`` creates them), so parallel tests never empty each other's."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    url = os.environ.get(DATABASE_URL_ENV)
+    if worker and url and url.startswith("postgresql"):
+        parsed = make_url(url)
+        os.environ[DATABASE_URL_ENV] = parsed.set(database=f"{parsed.database}_{worker}").render_as_string(
+            hide_password=False
+        )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -59,9 +59,10 @@ def test_every_command_has_help(command: list[str]) -> None:
 def test_db_upgrade_migrates_the_store_named_by_the_environment(store_url: str) -> None:
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "revision 0006" in result.output
+    # (a long store URL wraps the line)
+    assert "revision 0006" in " ".join(result.output.split())
     current = runner.invoke(app, ["db", "current"])
-    assert "revision 0006" in current.output
+    assert "revision 0006" in " ".join(current.output.split())
 
 
 def test_db_upgrade_names_the_setting_and_hides_the_password_on_a_bad_url(monkeypatch) -> None:

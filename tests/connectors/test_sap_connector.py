@@ -767,3 +767,15 @@ def test_check_reports_a_wrong_password_as_failed_auth(sandbox_factory, small, m
     results = {r.check: r for r in connect().check([PRODUCT])}
     assert not results["auth"].ok and "nope-nope" not in results["auth"].detail
     assert not results["fields:product"].ok
+
+
+def test_pyodata_warnings_about_annotations_sap_metadata_carries_are_dropped_others_kept(caplog) -> None:
+    import logging
+
+    import connectors.sap_odata  # noqa: F401  (installs the filter)
+
+    model_log = logging.getLogger("pyodata.model")
+    with caplog.at_level(logging.WARNING, logger="pyodata.model"):
+        model_log.warning("Unsupported Annotation(Capabilities.FilterRestrictions)")
+        model_log.warning("Invalid property type")
+    assert [r.getMessage() for r in caplog.records if r.name == "pyodata.model"] == ["Invalid property type"]
