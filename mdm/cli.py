@@ -239,6 +239,15 @@ def sandbox_up(
             "(default: none, so such creates are refused)."
         ),
     ] = None,
+    sap_metadata: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of OData V2 $metadata files, <SERVICE>.edmx (e.g. SAP's published models from the "
+            "SAP Business Accelerator Hub): the SAP sandbox answers $metadata with them.",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
     api_limit: Annotated[int, typer.Option(help="Salesforce daily API request budget.")] = 1_000_000,
     fault_429: Annotated[float, typer.Option(help="Share of requests answered 429.")] = 0.0,
     fault_503: Annotated[float, typer.Option(help="Share of requests answered 503.")] = 0.0,
@@ -261,7 +270,7 @@ def sandbox_up(
     those lines to var/sandbox.env, so `source var/sandbox.env` is all another shell needs.
     Fault rates apply to both sandboxes; change them at run time with `synchub sandbox faults`.
     """
-    from sandbox.runner import SandboxConfig, start_sandboxes
+    from sandbox.runner import SandboxConfig, load_sap_metadata, start_sandboxes
     from sandbox.seed import SeedOptions
 
     if data is not None and seed is not None:
@@ -283,10 +292,16 @@ def sandbox_up(
         crm_synchub_fields=not without_synchub_fields,
         same_customer_numbers=same_customer_numbers,
         standard_grouping=standard_grouping,
+        sap_metadata_dir=sap_metadata,
         daily_api_limit=api_limit,
         crm_faults=faults,
         erp_faults=faults,
     )
+    if sap_metadata is not None:
+        try:
+            load_sap_metadata(sap_metadata)  # fail before anything starts
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--sap-metadata") from None
     with console.status("loading data and starting the sandboxes ..."):
         running = start_sandboxes(config)
     env_path = running.write_env(env_file)

@@ -46,6 +46,9 @@ class SandboxConfig:
     same_customer_numbers: bool = False
     # SAP's standard BP grouping, used by creates that name none; None: such creates are refused.
     standard_grouping: str | None = None
+    # A folder of OData V2 $metadata files, <SERVICE>.edmx or .xml (e.g. SAP's published models from
+    # the SAP Business Accelerator Hub): the SAP sandbox answers $metadata with them.
+    sap_metadata_dir: Path | None = None
     daily_api_limit: int = 1_000_000
     crm_faults: FaultConfig = field(default_factory=FaultConfig)
     erp_faults: FaultConfig = field(default_factory=FaultConfig)
@@ -151,6 +154,32 @@ def ca_bundle_with_sandbox(tls: TlsFiles, directory: Path) -> Path:
     return bundle
 
 
+def load_sap_metadata(directory: Path) -> dict[str, bytes]:
+    """``<SERVICE>.edmx`` / ``.xml`` files of a folder, by service; each must be OData V2 metadata of a
+    service the SAP sandbox serves (a ``ValueError`` names the file and what is wrong)."""
+    from lxml import etree
+
+    from sandbox.sap.model import SERVICES
+
+    found: dict[str, bytes] = {}
+    files = sorted(p for p in Path(directory).iterdir() if p.suffix.lower() in (".edmx", ".xml"))
+    if not files:
+        raise ValueError(f"{directory}: no <SERVICE>.edmx or .xml metadata file in it")
+    for path in files:
+        if path.stem not in SERVICES:
+            raise ValueError(f"{path}: not a service the SAP sandbox serves ({', '.join(SERVICES)})")
+        content = path.read_bytes()
+        try:
+            root = etree.fromstring(content)
+        except etree.XMLSyntaxError as exc:
+            raise ValueError(f"{path}: not XML: {exc}") from None
+        version = root.get("Version")
+        if etree.QName(root).localname != "Edmx" or version != "1.0":
+            raise ValueError(f"{path}: not OData V2 metadata (edmx:Edmx Version {version!r}, not '1.0')")
+        found[path.stem] = content
+    return found
+
+
 def start_sandboxes(config: SandboxConfig) -> RunningSandboxes:
     """Load the data (folder, seed, or nothing), then serve both sandboxes on background threads."""
     # Absolute paths: they are printed and written to the env file for use from anywhere.
@@ -180,6 +209,7 @@ def start_sandboxes(config: SandboxConfig) -> RunningSandboxes:
         batch_stops_at_failure=config.batch_stops_at_failure,
         same_customer_numbers=config.same_customer_numbers,
         standard_grouping=config.standard_grouping,
+        metadata=load_sap_metadata(config.sap_metadata_dir) if config.sap_metadata_dir else None,
     )
     sap.load(data.sap)
     crm_faults = FaultInjector(config.crm_faults)

@@ -116,6 +116,7 @@ def sandbox_factory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
         batch_stops_at_failure: bool = True,
         crm_synchub_fields: bool = True,
         same_customer_numbers: bool = False,
+        sap_metadata_dir=None,
     ):
         running = start_sandboxes(
             SandboxConfig(
@@ -128,6 +129,7 @@ def sandbox_factory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
                 batch_stops_at_failure=batch_stops_at_failure,
                 crm_synchub_fields=crm_synchub_fields,
                 same_customer_numbers=same_customer_numbers,
+                sap_metadata_dir=sap_metadata_dir,
                 daily_api_limit=daily_api_limit,
                 crm_faults=crm_faults or FaultConfig(),
                 erp_faults=erp_faults or FaultConfig(),

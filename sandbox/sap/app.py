@@ -324,7 +324,7 @@ class _Gateway:
             return ODataResponse(
                 200,
                 {"content-type": "application/xml", "dataserviceversion": "2.0"},
-                metadata_xml(request.service),
+                self.system.metadata.get(request.service) or metadata_xml(request.service),
             )
         if segments[0] == "$batch":
             raise ODataError(400, CODE_BAD_REQUEST, "A $batch request cannot be nested")

@@ -163,6 +163,7 @@ class SapSystem:
         groupings: tuple[str, ...] = ("BP02", "Z001"),
         standard_grouping: str | None = None,
         assigns_ordinal_numbers: bool = False,
+        metadata: Mapping[str, bytes] | None = None,
     ) -> None:
         self.users = dict(users) if users is not None else {"SYNCHUB": "sandbox-password"}
         self.page_size = page_size  # server-driven paging (__next) by this many; 0: none
@@ -189,6 +190,9 @@ class SapSystem:
         # non-nullable and creatable in API_BUSINESS_PARTNER's $metadata: a client sends them. False
         # (the default): a create without them is refused; True: they are assigned, as some releases do.
         self.assigns_ordinal_numbers = assigns_ordinal_numbers
+        # $metadata to answer instead of the generated one, by service: e.g. SAP's published models of
+        # a release (SAP Business Accelerator Hub), so clients build their requests from SAP's own.
+        self.metadata = dict(metadata or {})
         self.sap_client = sap_client
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.model = load_model()
