@@ -45,7 +45,15 @@ from mdm.canonical import to_target
 from mdm.pipeline import _chunks
 from mdm.publish import _aware, _same
 from mdm.store.deadletter import record_failure, resolve, resolve_keys
-from mdm.store.models import CanonicalRecord, OrderSync, SourceRecord, Xref, utcnow
+from mdm.store.models import (
+    CANONICAL_SOURCE,
+    XREF_RECORD,
+    CanonicalRecord,
+    OrderSync,
+    SourceRecord,
+    Xref,
+    utcnow,
+)
 from mdm.store.staging import payload_hash
 
 if TYPE_CHECKING:
@@ -158,12 +166,7 @@ def translate(
     for part in _chunks(goldens, _IN):
         rows = session.execute(
             select(Xref.golden_id, Xref.source_key, CanonicalRecord.is_deleted)
-            .outerjoin(
-                CanonicalRecord,
-                (CanonicalRecord.system == Xref.system)
-                & (CanonicalRecord.entity == Xref.entity)
-                & (CanonicalRecord.source_key == Xref.source_key),
-            )
+            .outerjoin(CanonicalRecord, XREF_RECORD)
             .where(Xref.system == target, Xref.entity == entity, Xref.golden_id.in_(part))
         )
         for golden, key, deleted in rows:
@@ -185,12 +188,7 @@ def _sap_customers(session: Session, partners: Sequence[str]) -> dict[str, _SapC
     for part in _chunks(list(partners), _IN):
         rows = session.execute(
             select(CanonicalRecord.source_key, CanonicalRecord.values, SourceRecord.payload)
-            .join(
-                SourceRecord,
-                (SourceRecord.system == CanonicalRecord.system)
-                & (SourceRecord.entity == CanonicalRecord.entity)
-                & (SourceRecord.source_key == CanonicalRecord.source_key),
-            )
+            .join(SourceRecord, CANONICAL_SOURCE)
             .where(
                 CanonicalRecord.system == "sap",
                 CanonicalRecord.entity == "customer",

@@ -354,5 +354,11 @@ XREF_RECORD = and_(
     CanonicalRecord.entity == Xref.entity,
     CanonicalRecord.source_key == Xref.source_key,
 )
+# A canonical record's staged source record (raw payload): the same system, entity and key.
+CANONICAL_SOURCE = and_(
+    SourceRecord.system == CanonicalRecord.system,
+    SourceRecord.entity == CanonicalRecord.entity,
+    SourceRecord.source_key == CanonicalRecord.source_key,
+)
 # Records that take part in matching, merging and publishing: neither deleted nor quarantined.
 LIVE = (CanonicalRecord.is_deleted.is_(False), CanonicalRecord.quarantine_reason.is_(None))
