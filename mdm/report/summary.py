@@ -211,7 +211,7 @@ def step_outcomes(steps: Mapping[str, Any]) -> dict[str, int]:
         elif step.startswith("publish_") or step == "push_erp":
             counts["written"] += _int(stats.get("created")) + _int(stats.get("updated"))
             counts["failed"] += _int(stats.get("failed"))
-        elif step == "sync":  # prices
+        elif step in ("sync_crm", "sync"):  # prices: the price DAG's task id; the step run on its own
             counts["written"] += sum(_int(stats.get(k)) for k in ("created", "updated", "deactivated"))
             counts["failed"] += _int(stats.get("failed")) + _int(stats.get("pricebooks_failed"))
         elif step == "status_crm":
