@@ -861,16 +861,8 @@ class SapConnector:
         out: list[ExtractedRecord] = []
         wanted = sorted({str(k) for k in keys if k})
         for start in range(0, len(wanted), _KEY_CHUNK):
-            by_key = " or ".join(
-                "("
-                + " and ".join(
-                    f"{name} eq {_literal(entity_set.entity_type.proprty(name), value)}"
-                    for name, value in _split_key(entity_set.entity_type, key).items()
-                )
-                + ")"
-                for key in wanted[start : start + _KEY_CHUNK]
-            )
-            expr = _and(source.filter, f"({by_key})")
+            by_key = _keys_filter(entity_set.entity_type, wanted[start : start + _KEY_CHUNK])
+            expr = _and(source.filter, by_key)
             assert expr is not None
             expand = ",".join(source.expand) or None
             for proxy in self._query_all(service, entity_set, expr, expand=expand):
@@ -1079,11 +1071,7 @@ class SapConnector:
         found: dict[str, dict[str, Any]] = {}
         remote_keys = list(wanted)
         for start in range(0, len(remote_keys), _KEY_CHUNK):
-            expr = " or ".join(
-                "(" + " and ".join(f"{k} eq {_literal(entity_type.proprty(k), v)}" for k, v in
-                                   _split_key(entity_type, remote_key).items()) + ")"
-                for remote_key in remote_keys[start : start + _KEY_CHUNK]
-            )  # fmt: skip
+            expr = _keys_filter(entity_type, remote_keys[start : start + _KEY_CHUNK])
             for hit in self._query_all(service, entity_set, expr, expand=",".join(sorted(paths)) or None):
                 payload = _plain(entity_type, hit, tree)
                 found["|".join(str(payload.get(k)) for k in keys)] = payload
@@ -1848,6 +1836,19 @@ def _split_key(entity_type: odata_model.EntityType, remote_key: str) -> dict[str
             operation="write",
         )
     return dict(zip(names, values, strict=True))
+
+
+def _keys_filter(entity_type: odata_model.EntityType, remote_keys: Sequence[str]) -> str:
+    """A ``$filter`` matching exactly these entities: ``(K1 eq 'a' and K2 eq 'b') or (...)``."""
+    return " or ".join(
+        "("
+        + " and ".join(
+            f"{name} eq {_literal(entity_type.proprty(name), value)}"
+            for name, value in _split_key(entity_type, remote_key).items()
+        )
+        + ")"
+        for remote_key in remote_keys
+    )
 
 
 def _key_string(entity_type: odata_model.EntityType, key: Mapping[str, Any]) -> str:

@@ -851,24 +851,27 @@ def merge_golden_records(
         raise ValueError(f"mapping {mapping.path} has no survivorship section")
     rules_digest = _rules_digest(mapping)
     clock = time.perf_counter()
+    query = select(
+        GoldenRecord.id,
+        GoldenRecord.status,
+        GoldenRecord.member_keys_hash,
+        GoldenRecord.merge_input_hash,
+        GoldenRecord.version,
+    ).where(GoldenRecord.entity == entity, GoldenRecord.status != "merged")
+    parts = (
+        [query]
+        if only is None
+        else [query.where(GoldenRecord.id.in_(p)) for p in _chunks(sorted(only), CHUNK)]
+    )
     with store() as session:
         goldens = {
             gid: (status, keys_hash, input_hash, version)
-            for gid, status, keys_hash, input_hash, version in session.execute(
-                select(
-                    GoldenRecord.id,
-                    GoldenRecord.status,
-                    GoldenRecord.member_keys_hash,
-                    GoldenRecord.merge_input_hash,
-                    GoldenRecord.version,
-                ).where(GoldenRecord.entity == entity, GoldenRecord.status != "merged")
-            )
+            for part in parts
+            for gid, status, keys_hash, input_hash, version in session.execute(part)
         }
         dirty: dict[str, tuple[str, str]] = {}
         seen: set[str] = set()
-        for golden, members in _live_members(session, entity):
-            if only is not None and golden not in only:
-                continue
+        for golden, members in _live_members(session, entity, only):
             seen.add(golden)
             state = goldens.get(golden)
             if state is None:
@@ -926,9 +929,20 @@ def _iso(stamp: dt.datetime | None) -> str:
 
 
 def _live_members(
-    session: Session, entity: str
+    session: Session, entity: str, only: set[str] | None = None
 ) -> Iterator[tuple[str, list[tuple[str, str, str, dt.datetime | None]]]]:
-    """Per golden id (in order), its live members' (system, key, values hash, stamp), streamed."""
+    """Per golden id (in order), its live members' (system, key, values hash, stamp), streamed;
+    ``only``: just these golden records."""
+    if only is not None:
+        for part in _chunks(sorted(only), CHUNK):
+            yield from _live_members_where(session, entity, Xref.golden_id.in_(part))
+        return
+    yield from _live_members_where(session, entity)
+
+
+def _live_members_where(
+    session: Session, entity: str, *where: Any
+) -> Iterator[tuple[str, list[tuple[str, str, str, dt.datetime | None]]]]:
     query = (
         select(
             Xref.golden_id,
@@ -941,10 +955,7 @@ def _live_members(
             CanonicalRecord,
             XREF_RECORD,
         )
-        .where(
-            Xref.entity == entity,
-            *LIVE,
-        )
+        .where(Xref.entity == entity, *LIVE, *where)
         .order_by(Xref.golden_id, CanonicalRecord.system, CanonicalRecord.source_key)
         .execution_options(yield_per=5000)
     )

@@ -485,7 +485,8 @@ class Publisher:
         the next publish of this run, and the next extraction finds them unchanged."""
         from mdm import pipeline  # imported here: mdm.pipeline re-exports this module's publish
 
-        records = self.connector.read_keys(self.mapping.source, sorted(set(self._created.values())))
+        keys = sorted(set(self._created.values()))
+        records = self.connector.read_keys(self.mapping.source, keys)
         pipeline.stage_payloads(
             self.entity,
             self.system,
@@ -496,7 +497,7 @@ class Publisher:
         )
         pipeline.merge_golden_records(self.sessions, self.mapping, self.run_id, only=set(self._created))
         self.stats.counts["read_back"] += len(records)
-        missing = len(set(self._created.values())) - len(records)
+        missing = len(keys) - len(records)
         if missing:
             log.warning(
                 "publish %s %s: %d created records could not be read back; the next extraction stages them",

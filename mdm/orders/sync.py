@@ -202,8 +202,6 @@ def _sap_customers(session: Session, partners: Sequence[str]) -> dict[str, _SapC
                 continue
             customer = (payload or {}).get("to_Customer")
             areas = customer.get("to_CustomerSalesArea") if isinstance(customer, dict) else None
-            if isinstance(areas, dict):  # a V2 expand may keep the list under "results"
-                areas = areas.get("results")
             keys = ("SalesOrganization", "DistributionChannel", "Division")
             found[key] = _SapCustomer(
                 str(number),
