@@ -19,7 +19,7 @@ import time
 
 from bench.sandbox_process import sandboxes
 from connectors.base import WriteRecord
-from mdm.mappings import entity_source
+from mdm.config import entity_source
 
 
 def max_rss_mb() -> float:

@@ -48,7 +48,7 @@ def max_rss_mb() -> float:
 def _records_from_data(data: Any) -> list[dict[str, Any]]:
     """Canonical customer records of a sandbox data set, through the real mapping."""
     from mdm.canonical import to_canonical
-    from mdm.mappings import load_mapping, mappings_dir
+    from mdm.config import load_mapping, mappings_dir
     from sandbox.seed import BP_SERVICE, expanded_partners
 
     mapping = load_mapping(mappings_dir() / "customer.yaml")
@@ -70,7 +70,7 @@ def _records_from_data(data: Any) -> list[dict[str, Any]]:
 def _add_keys(records: list[dict[str, Any]]) -> float:
     """The match keys of every record (``mdm.match.pool.prepare_keys``): the normalised comparison
     values both engines start from. Returns the seconds it took."""
-    from mdm.mappings import load_mapping, mappings_dir
+    from mdm.config import load_mapping, mappings_dir
     from mdm.match import MatchRecord
     from mdm.match.pool import prepare_keys
 
@@ -134,7 +134,7 @@ def _load(folder: Path) -> list[dict[str, Any]]:
 
 
 def run_synchub(folder: Path) -> dict[str, Any]:
-    from mdm.mappings import load_mapping, mappings_dir
+    from mdm.config import load_mapping, mappings_dir
     from mdm.match import MatchRecord, match_records
 
     rows = _load(folder)
@@ -163,7 +163,7 @@ def _splink_frame(folder: Path):  # noqa: ANN202 - a pandas DataFrame (pandas co
     """Splink's input: one row per record with the prepared match keys as columns."""
     import pandas as pd
 
-    from mdm.mappings import load_mapping, mappings_dir
+    from mdm.config import load_mapping, mappings_dir
     from mdm.match.pool import feature_key
 
     rows = _load(folder)

@@ -2,7 +2,7 @@
 
 An entity (customer, product, price, order) is described per system by a source definition:
 which object or entity set holds it, its key, its change stamp and what to read. The
-definitions come from ``mappings/<entity>.yaml`` (``mdm.mappings``); connectors only read them.
+definitions come from ``mappings/<entity>.yaml`` (``mdm.config``); connectors only read them.
 """
 
 from __future__ import annotations

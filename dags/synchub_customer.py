@@ -31,21 +31,8 @@ The connections are the Airflow connections `synchub_crm` and `synchub_erp`; the
 
 from __future__ import annotations
 
-from mdm.dag_wiring import (
-    ERP_CUSTOMERS,
-    FULL_RECONCILIATION_HOUR_UTC,
-    GOLDEN_CUSTOMERS,
-    master_data_dag,
-    wants_full_reconciliation,
-)
+from mdm.dag_wiring import FULL_RECONCILIATION_HOUR_UTC, entity_dag, wants_full_reconciliation
 
 __all__ = ["FULL_RECONCILIATION_HOUR_UTC", "synchub_customer_dag", "wants_full_reconciliation"]
 
-synchub_customer_dag = master_data_dag(
-    "customer",
-    schedule="@hourly",
-    doc_md=__doc__,
-    tags=["customer"],
-    golden=GOLDEN_CUSTOMERS,
-    published={"erp": ERP_CUSTOMERS},
-)
+synchub_customer_dag = entity_dag("customer", doc_md=__doc__)

@@ -32,67 +32,6 @@ and `synchub_erp`; nothing is read at parse time.
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
+from mdm.dag_wiring import entity_dag
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
-
-from mdm.dag_wiring import (
-    DEFAULT_ARGS,
-    ERP_CUSTOMERS,
-    ERP_ORDERS,
-    GOLDEN_PRODUCTS,
-    START_DATE,
-    close_run_task,
-    extract_tasks,
-    full_param,
-    open_run_task,
-    quality_task,
-    run_step,
-)
-
-ENTITY = "order"
-JOB = "synchub_order"
-STEPS = ("extract_crm", "extract_erp", "quality", "push_erp", "status_crm")
-
-
-@dag(
-    dag_id=JOB,
-    schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("*/15 * * * *", timezone="UTC"),
-        assets=(ERP_CUSTOMERS | GOLDEN_PRODUCTS),
-    ),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=dt.timedelta(hours=1),
-    default_args=DEFAULT_ARGS,
-    params={"full": full_param()},
-    tags=["synchub", "transactional", "order"],
-    doc_md=__doc__,
-)
-def synchub_order() -> None:
-    extract_crm, extract_erp = extract_tasks(ENTITY)
-    quality = quality_task(ENTITY)
-
-    @task(outlets=[ERP_ORDERS])
-    def push_erp(run: dict[str, Any]) -> dict[str, Any]:
-        from mdm.orders import push_orders
-
-        return run_step(lambda: push_orders(run_id=run["run_id"]))
-
-    @task
-    def status_crm(run: dict[str, Any]) -> dict[str, Any]:
-        from mdm.orders import status_to_crm
-
-        return run_step(lambda: status_to_crm(run_id=run["run_id"]))
-
-    opened = open_run_task(JOB, ENTITY)()
-    extracted = [extract_crm(opened), extract_erp(opened)]
-    checked = quality(opened)
-    pushed = push_erp(opened)
-    status = status_crm(opened)
-    extracted >> checked >> pushed >> status >> close_run_task(STEPS)()
-
-
-synchub_order_dag = synchub_order()
+synchub_order_dag = entity_dag("order", doc_md=__doc__)

@@ -25,59 +25,6 @@ time.
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
+from mdm.dag_wiring import entity_dag
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
-
-from mdm.dag_wiring import (
-    CRM_PRICES,
-    CRM_PRODUCTS,
-    DEFAULT_ARGS,
-    START_DATE,
-    close_run_task,
-    extract_tasks,
-    full_param,
-    open_run_task,
-    quality_task,
-    run_step,
-)
-
-ENTITY = "price"
-JOB = "synchub_price"
-STEPS = ("extract_crm", "extract_erp", "quality", "sync_crm")
-
-
-@dag(
-    dag_id=JOB,
-    schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("15 0 * * *", timezone="UTC"),
-        assets=CRM_PRODUCTS,
-    ),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=dt.timedelta(hours=2),
-    default_args=DEFAULT_ARGS,
-    params={"full": full_param()},
-    tags=["synchub", "master-data", "price"],
-    doc_md=__doc__,
-)
-def synchub_price() -> None:
-    extract_crm, extract_erp = extract_tasks(ENTITY, erp_always_full=True)
-    quality = quality_task(ENTITY)
-
-    @task(outlets=[CRM_PRICES])
-    def sync_crm(run: dict[str, Any]) -> dict[str, Any]:
-        from mdm.prices import sync_prices
-
-        return run_step(lambda: sync_prices(run_id=run["run_id"]))
-
-    opened = open_run_task(JOB, ENTITY)()
-    extracted = [extract_crm(opened), extract_erp(opened)]
-    checked = quality(opened)
-    synced = sync_crm(opened)
-    extracted >> checked >> synced >> close_run_task(STEPS)()
-
-
-synchub_price_dag = synchub_price()
+synchub_price_dag = entity_dag("price", doc_md=__doc__)

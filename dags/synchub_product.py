@@ -25,13 +25,6 @@ parse time.
 
 from __future__ import annotations
 
-from mdm.dag_wiring import CRM_PRODUCTS, GOLDEN_PRODUCTS, master_data_dag
+from mdm.dag_wiring import entity_dag
 
-synchub_product_dag = master_data_dag(
-    "product",
-    schedule="0 2-23/4 * * *",
-    doc_md=__doc__,
-    tags=["product"],
-    golden=GOLDEN_PRODUCTS,
-    published={"crm": CRM_PRODUCTS},
-)
+synchub_product_dag = entity_dag("product", doc_md=__doc__)

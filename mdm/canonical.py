@@ -22,7 +22,7 @@ from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import pycountry
 
@@ -36,13 +36,10 @@ from mdm.transform import (
     describe_kind,
 )
 
-if TYPE_CHECKING:
-    from mdm.mappings import Mapping, MappingError
-
 log = logging.getLogger(__name__)
 
 System = Literal["salesforce", "sap"]
-Fail = Callable[[list[str | int], str], "MappingError"]
+Fail = Callable[[list[str | int], str], Exception]  # builds the mapping error for a location in the file
 
 _SEGMENT = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:\[(?P<index>\d+|\*)\])?$")
 
@@ -300,7 +297,17 @@ class CanonicalResult:
     problems: list[str] = field(default_factory=list)
 
 
-def _model(mapping: Mapping | EntityModel) -> EntityModel:
+class HasModel(Protocol):
+    """A loaded mapping (``mdm.config.Mapping``): its compiled canonical section, and its file."""
+
+    @property
+    def model(self) -> EntityModel | None: ...
+
+    @property
+    def path(self) -> Any: ...
+
+
+def _model(mapping: HasModel | EntityModel) -> EntityModel:
     if isinstance(mapping, EntityModel):
         return mapping
     if mapping.model is None:
@@ -309,7 +316,7 @@ def _model(mapping: Mapping | EntityModel) -> EntityModel:
 
 
 def to_canonical(
-    mapping: Mapping | EntityModel,
+    mapping: HasModel | EntityModel,
     system: System,
     payload: AbcMapping[str, Any],
     default_country: str | None = None,
@@ -343,7 +350,7 @@ def to_canonical(
 
 
 def to_target(
-    mapping: Mapping | EntityModel, system: System, values: AbcMapping[str, Any], include_nulls: bool = False
+    mapping: HasModel | EntityModel, system: System, values: AbcMapping[str, Any], include_nulls: bool = False
 ) -> dict[str, Any]:
     """Canonical values in the target system's shape, restricted to the fields it may receive.
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 from rich.console import Console
 
+from mdm.entities import entities
 from mdm.store.db import StoreConfigError, current_revision, database_url, redacted, upgrade_database
 
 if TYPE_CHECKING:
@@ -52,7 +51,7 @@ def mappings_validate(
     ] = None,
 ) -> None:
     """Validate mapping files; errors name the file, the line and the field."""
-    from mdm.mappings import MappingError, load_mapping, mappings_dir
+    from mdm.config import MappingError, load_mapping, mappings_dir
 
     files = paths or sorted(mappings_dir().glob("*.yaml"))
     failed = 0
@@ -62,8 +61,16 @@ def mappings_validate(
         except MappingError as exc:
             failed += 1
             err.print(f"[red]invalid[/] {exc}")
-        else:
-            console.print(f"[green]ok[/]      {path} (entity {mapping.entity})", soft_wrap=True)
+            continue
+        if mapping.entity not in entities():
+            failed += 1
+            err.print(
+                f"[red]invalid[/] {path}: entity: no module in mdm/entities (or SYNCHUB_ENTITY_MODULES) "
+                f"declares {mapping.entity!r}; declared: {', '.join(entities())}",
+                soft_wrap=True,
+            )
+            continue
+        console.print(f"[green]ok[/]      {path} (entity {mapping.entity})", soft_wrap=True)
     if failed:
         raise typer.Exit(1)
 
@@ -79,7 +86,7 @@ def connections_test(
     """Check each connection: auth and reachability, metadata, mapped fields existing and writable, and
     the SAP settings the mappings name (sales area, order type, BP grouping, tax types) in use."""
     from connectors.errors import ConnectorError
-    from mdm.mappings import MappingError, load_mappings
+    from mdm.config import MappingError, load_mappings
     from mdm.setup_checks import check_sap_settings
 
     try:
@@ -408,23 +415,8 @@ def sandbox_faults(
     console.print_json(json.dumps(response.json()))
 
 
-# --- synchub sync: an entity's DAG, run now in this process through Airflow (dag.test()) -------------
+# --- synchub sync ENTITY: an entity's DAG, run now in this process through Airflow (dag.test()) ---------
 
-sync_app = typer.Typer(
-    help="Run an entity's sync DAG now, in this process, through Airflow; then print what it did.",
-    no_args_is_help=True,
-)
-app.add_typer(sync_app, name="sync")
-
-SYNC_DAGS = {
-    "customer": "synchub_customer",
-    "product": "synchub_product",
-    "price": "synchub_price",
-    "order": "synchub_order",
-}
-# Entities that are matched and merged into golden records (the others are projected or carried).
-MASTER_DATA = ("customer", "product")
-REPO_ROOT = Path(__file__).resolve().parent.parent
 FullOpt = Annotated[
     bool, typer.Option("--full", help="Full reconciliation: re-read every key and hash, recompute all.")
 ]
@@ -439,253 +431,55 @@ RetriesOpt = Annotated[
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show Airflow's and the steps' INFO logs.")]
 
 
-@sync_app.command("customer")
-def sync_customer(full: FullOpt = False, retries: RetriesOpt = 0, verbose: VerboseOpt = False) -> None:
-    """Run the DAG synchub_customer (Salesforce Accounts <-> SAP Business Partners) and summarise it.
-
-    Connections: synchub_crm and synchub_erp from the environment (e.g. `source var/sandbox.env`).
-
-    Store: SYNCHUB_DATABASE_URL. Exits 1 when a step failed.
-    """
-    raise typer.Exit(run_sync("customer", full=full, retries=retries, verbose=verbose))
-
-
-@sync_app.command("product")
-def sync_product(full: FullOpt = False, retries: RetriesOpt = 0, verbose: VerboseOpt = False) -> None:
-    """Run the DAG synchub_product (SAP products -> Salesforce Product2) and summarise it.
-
-    Connections: synchub_crm and synchub_erp from the environment. Store: SYNCHUB_DATABASE_URL.
-    Exits 1 when a step failed.
-    """
-    raise typer.Exit(run_sync("product", full=full, retries=retries, verbose=verbose))
+EntityArg = Annotated[
+    str,
+    typer.Argument(
+        help="The entity: one that mdm.entities declares (`synchub entities` lists them).",
+        autocompletion=lambda: list(entities()),
+        metavar="ENTITY",
+        show_default=False,
+    ),
+]
 
 
-@sync_app.command("price")
-def sync_price(full: FullOpt = False, retries: RetriesOpt = 0, verbose: VerboseOpt = False) -> None:
-    """Run the DAG synchub_price (SAP price conditions -> Salesforce PricebookEntry) and summarise it.
+@app.command("sync")
+def sync(
+    entity: EntityArg, full: FullOpt = False, retries: RetriesOpt = 0, verbose: VerboseOpt = False
+) -> None:
+    """Run an entity's sync DAG now, in this process, through Airflow; then print what it did."""
+    from mdm.sync_run import run_sync
 
-    Run it after `synchub sync product`: prices go to the products the CRM has. Exits 1 when a step
-    failed.
-    """
-    raise typer.Exit(run_sync("price", full=full, retries=retries, verbose=verbose))
-
-
-@sync_app.command("order")
-def sync_order(full: FullOpt = False, retries: RetriesOpt = 0, verbose: VerboseOpt = False) -> None:
-    """Run the DAG synchub_order (activated CRM orders -> SAP sales orders, status back) and summarise it.
-
-    Orders whose customer or product is not in SAP yet wait (see `synchub orders list`). Exits 1 when
-    a step failed.
-    """
-    raise typer.Exit(run_sync("order", full=full, retries=retries, verbose=verbose))
+    if entity not in entities():
+        err.print(f"[red]error:[/] no entity {entity!r}; declared: {', '.join(entities())}")
+        raise typer.Exit(2)
+    raise typer.Exit(run_sync(entity, full=full, retries=retries, verbose=verbose))
 
 
-def run_sync(
-    entity: str, *, full: bool = False, retries: int = 0, verbose: bool = False, out: Console | None = None
-) -> int:
-    """Run ``entity``'s DAG once with ``dag.test()`` and print the summary.
-
-    Returns the exit code: 0 success, 1 a step failed, 2 the store or the DAG is unusable.
-    """
-    return sync_entity(entity, full=full, retries=retries, verbose=verbose, out=out)[0]
+sync.__doc__ = (
+    "Run an entity's sync DAG now, in this process, through Airflow; then print what it did.\n\n"
+    + "\n\n".join(f"{e.name}: DAG {e.dag_id}, {e.title}. {e.help}" for e in entities().values())
+    + "\n\nConnections: synchub_crm and synchub_erp (e.g. `source var/sandbox.env`). Store: "
+    "SYNCHUB_DATABASE_URL. Exits 1 when a step failed, 2 when the store or the DAG is unusable."
+)
 
 
-def sync_entity(
-    entity: str, *, full: bool = False, retries: int = 0, verbose: bool = False, out: Console | None = None
-) -> tuple[int, dict]:
-    """``run_sync``, returning the exit code and the run's stats (the run log's summary)."""
-    out = out or console
-    dag_id = SYNC_DAGS[entity]
-    if not verbose:
-        # Read when Airflow configures logging (its first import in this process).
-        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
-    try:
-        store_url = database_url()
-        upgrade_database(store_url)
-        airflow_db = _prepare_airflow()
-        dag = _load_dag(dag_id)
-    except (StoreConfigError, LookupError) as exc:
-        err.print(f"[red]error:[/] {exc}")
-        return 2, {}
-    for task in dag.tasks:
-        task.retries = min(task.retries, retries)
-    started = time.monotonic()
-    mode = "full reconciliation" if full else "incremental"
-    out.print(f"running DAG {dag_id} ({mode}) through Airflow ...")
-    dag_run = dag.test(run_conf={"full": full})
-    seconds = time.monotonic() - started
-    ok = dag_run.state == "success"
-    run = _store_run(store_url, dag_id, dag_run.run_id)
-    _print_sync_summary(out, entity, dag_run, run, seconds)
-    exports = (
-        f"         golden records: synchub golden export --entity {entity} > golden_{entity}.csv\n"
-        f"         cross-reference: synchub xref export --entity {entity} > xref_{entity}.csv\n"
-        if entity in MASTER_DATA
-        else "         orders and why they wait: synchub orders list\n"
-        if entity == "order"
-        else ""
-    )
-    docs = (((run.stats if run else None) or {}).get("steps") or {}).get("quality", {}).get("data_docs")
-    if docs:
-        exports += f"         data quality (GX Data Docs): {docs}\n"
-    from mdm.report import REPORT_FILE, default_reports_dir
-
-    summary_page = (default_reports_dir() / REPORT_FILE).resolve()
-    if summary_page.exists():
-        exports += f"         DQ summary: {summary_page} (synchub report writes it again)\n"
-    out.print(
-        f"[bold]outputs[/]  store {redacted(store_url)} (run log id {run.id if run else '-'})\n"
-        f"{exports}"
-        f"         Airflow run {dag_run.run_id} in {redacted(airflow_db)}",
-        soft_wrap=True,
-    )
-    return (0 if ok else 1), ((run.stats if run else None) or {})
-
-
-def _prepare_airflow() -> str:
-    """Point Airflow at this repository (unless AIRFLOW_HOME says otherwise) and migrate its metadata DB.
-
-    Returns the metadata DB URL. Handles a clean machine: the SQLite folder is created on the way.
-    """
-    os.environ.setdefault("AIRFLOW_HOME", str(REPO_ROOT))
-    os.environ.setdefault("AIRFLOW_CONFIG", str(REPO_ROOT / "airflow.cfg"))
-    from airflow import settings
-    from airflow.configuration import conf
-    from airflow.utils import db
-    from sqlalchemy.engine import make_url
-
-    wanted_db = conf.get("database", "sql_alchemy_conn")
-    wanted_dags = os.path.expanduser(conf.get("core", "dags_folder"))
-    if (settings.SQL_ALCHEMY_CONN, settings.DAGS_FOLDER) != (wanted_db, wanted_dags):
-        # Airflow was imported before the environment named another database or DAG folder
-        # (a test, an embedding program): follow the environment.
-        settings.configure_vars()
-        settings.reconfigure_orm()
-    url = make_url(settings.SQL_ALCHEMY_CONN)
-    if url.get_backend_name() == "sqlite" and url.database:
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    db.upgradedb()
-    return settings.SQL_ALCHEMY_CONN
-
-
-def _load_dag(dag_id: str):
-    from airflow import settings
-    from airflow.dag_processing.dagbag import DagBag
-
-    path = Path(settings.DAGS_FOLDER) / f"{dag_id}.py"
-    if not path.exists():
-        raise LookupError(f"DAG file {path} not found; run from the repository or set AIRFLOW_HOME to it")
-    bag = DagBag(dag_folder=path)
-    if dag_id not in bag.dags:
-        raise LookupError(f"{path} does not define the DAG {dag_id}: {bag.import_errors or 'no such dag_id'}")
-    return bag.dags[dag_id]
-
-
-def _store_run(store_url: str, dag_id: str, airflow_run_id: str):
-    """The store's run-log entry of one Airflow run (written by the DAG's open_run/close_run)."""
-    from sqlalchemy import select
-
-    from mdm.store.db import make_engine, session_factory
-    from mdm.store.models import Run
-
-    engine = make_engine(store_url)
-    try:
-        with session_factory(engine)() as session:
-            return session.scalars(
-                select(Run).where(Run.job == dag_id, Run.external_run_id == airflow_run_id)
-            ).first()
-    finally:
-        engine.dispose()
-
-
-def _print_sync_summary(out: Console, entity: str, dag_run, run, seconds: float) -> None:
-    stats = (run.stats if run else None) or {}
-    steps = stats.get("steps", {})
-    ok = dag_run.state == "success"
-    if entity in MASTER_DATA:
-        _print_master_data_tables(out, entity, steps)
-    else:
-        _print_step_table(out, entity, steps)
-    errors = [f"{step}: {message}" for step, message in stats.get("errors", {}).items()]
-    for step, step_stats in steps.items():
-        errors += [f"{step}: {_describe(e)}" for e in step_stats.get("errors", []) or []]
-    if run is not None and run.error:
-        errors.append(run.error)
-    if errors:
-        out.print(f"[red]errors ({len(errors)})[/]")
-        for line in errors[:20]:
-            out.print(f"  {line}", soft_wrap=True, markup=False)
-        if len(errors) > 20:
-            out.print(f"  ... and {len(errors) - 20} more")
-    verdict = "[green]success[/]" if ok else f"[red]{dag_run.state}[/]"
-    mode = "full reconciliation" if stats.get("full") else "incremental"
-    out.print(f"DAG run {dag_run.run_id}: {verdict} ({mode}, {seconds:.1f} s)")
-
-
-def _print_step_table(out: Console, entity: str, steps: dict) -> None:
-    """The counts of each step (transactional and projected entities: orders, prices)."""
+@app.command("entities")
+def list_entities() -> None:
+    """The declared entities (mdm.entities, plus SYNCHUB_ENTITY_MODULES) in the order they sync."""
     from rich.table import Table
 
-    table = Table(title=f"{entity} sync per step", title_justify="left")
-    table.add_column("step")
-    table.add_column("counts")
-    for step, step_stats in steps.items():
-        counts = ", ".join(
-            f"{key} {value}"
-            for key, value in step_stats.items()
-            if isinstance(value, int) and not isinstance(value, bool) and key not in ("api_calls",)
+    table = Table(title="entities (each DAG: open_run, extract_crm | extract_erp, quality, then)")
+    for column in ("entity", "kind", "DAG", "then", "needs"):
+        table.add_column(column)
+    for declared in entities().values():
+        table.add_row(
+            declared.name,
+            declared.kind,
+            declared.dag_id,
+            ", ".join(s.task_id for s in declared.steps),
+            ", ".join(declared.needs) or "-",
         )
-        table.add_row(step, counts or "-")
-    out.print(table)
-    for step_stats in steps.values():
-        for example in (step_stats.get("waiting_examples") or [])[:5]:
-            out.print(f"  waiting: {_describe(example)}", soft_wrap=True, markup=False)
-
-
-def _print_master_data_tables(out: Console, entity: str, steps: dict) -> None:
-    from rich.table import Table
-
-    def n(step: str, key: str) -> str:
-        value = steps.get(step, {}).get(key)
-        return "-" if value is None else str(value)
-
-    systems = Table(title=f"{entity} sync per system", title_justify="left")
-    systems.add_column("")
-    systems.add_column("salesforce (CRM)", justify="right")
-    systems.add_column("sap (ERP)", justify="right")
-    rows = [
-        ("records in", "extract", "records"),
-        ("deleted", "extract", "deleted"),
-        ("written: created", "publish", "created"),
-        ("written: updated", "publish", "updated"),
-        ("unchanged", "publish", "unchanged"),
-        ("not created (reported)", "publish", "not_created"),
-        ("failed", "publish", "failed"),
-    ]
-    for label, step, key in rows:
-        systems.add_row(label, n(f"{step}_crm", key), n(f"{step}_erp", key))
-    out.print(systems)
-
-    golden = Table(title=f"{entity} matching and golden records", title_justify="left")
-    golden.add_column("")
-    golden.add_column("count", justify="right")
-    for label, step, key in (
-        ("checked by the quality gate", "quality", "checked"),
-        ("quarantined", "quality", "quarantined"),
-        ("matched (auto-linked pairs)", "match", "auto_linked"),
-        ("in review", "match", "review"),
-        ("new golden records", "match", "new_golden"),
-        ("golden records", "merge", "golden"),
-        ("golden records changed", "merge", "changed"),
-    ):
-        golden.add_row(label, n(step, key))
-    out.print(golden)
-
-
-def _describe(error) -> str:
-    if isinstance(error, dict):
-        return ", ".join(f"{k}={v}" for k, v in error.items())
-    return str(error)
+    console.print(table)
 
 
 @app.command("demo")
@@ -732,8 +526,8 @@ def _export_csv(header: list[str] | tuple[str, ...], rows_of) -> None:  # noqa: 
 @golden_app.command("export")
 def golden_export(entity: EntityOpt = "customer") -> None:
     """Golden records as CSV to stdout: id, version, status, the canonical fields, why each value won."""
+    from mdm.config import MappingError, load_mapping, mappings_dir
     from mdm.golden import golden_header, golden_rows
-    from mdm.mappings import MappingError, load_mapping, mappings_dir
 
     try:
         model = load_mapping(mappings_dir() / f"{entity}.yaml").model

@@ -41,7 +41,7 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _config(entity: str) -> MatchConfig:
-    from mdm.mappings import MappingError, load_mapping, mappings_dir
+    from mdm.config import MappingError, load_mapping, mappings_dir
 
     path = mappings_dir() / f"{entity}.yaml"
     if not path.exists():

@@ -1,10 +1,11 @@
-"""Wiring shared by SyncHub's DAG files: the run-log tasks, the step wrapper, the master-data DAG shape.
+"""Wiring shared by SyncHub's DAG files: an entity's DAG built from its declaration (``mdm.entities``),
+the run-log tasks and the step wrapper.
 
-Imported by the files in ``dags/`` at parse time, so it imports nothing but Airflow's SDK: every
-pipeline module is imported inside a task, when it runs. Each entity DAG opens a run in the store's
-run log (``open_run``), runs its steps (each returns a small stats dict as its XCom, or leaves its
-error as the XCom ``error``) and closes the run whatever happened (``close_run``, trigger rule
-all_done), failing the Airflow run if a step failed.
+Imported by the files in ``dags/`` at parse time, so it imports nothing but Airflow's SDK and the light
+entity declarations: every pipeline module is imported inside a task, when it runs. Each entity DAG
+opens a run in the store's run log (``open_run``), runs its steps (each returns its ``StepStats`` as
+JSON as its XCom, or leaves its error as the XCom ``error``) and closes the run whatever happened
+(``close_run``, trigger rule all_done), failing the Airflow run if a step failed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import (
+    Asset,
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    Param,
+    dag,
+    get_current_context,
+    task,
+)
 
 FULL_RECONCILIATION_HOUR_UTC = 2
 START_DATE = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
@@ -32,13 +41,10 @@ def asset(name: str, uri: str) -> Asset:
     return Asset(name=name, uri=uri, group="synchub")
 
 
-# What the entity DAGs update, and what others wait for.
-GOLDEN_CUSTOMERS = asset("synchub_golden_customer", "synchub://golden/customer")
-ERP_CUSTOMERS = asset("synchub_erp_customer", "synchub://erp/customer")
-GOLDEN_PRODUCTS = asset("synchub_golden_product", "synchub://golden/product")
-CRM_PRODUCTS = asset("synchub_crm_product", "synchub://crm/product")
-CRM_PRICES = asset("synchub_crm_price", "synchub://crm/price")
-ERP_ORDERS = asset("synchub_erp_order", "synchub://erp/order")
+def entity_asset(path: str) -> Asset:
+    """The asset an entity declares by path: ``golden/customer`` is ``synchub_golden_customer``
+    (``synchub://golden/customer``)."""
+    return asset("synchub_" + path.replace("/", "_"), f"synchub://{path}")
 
 
 def full_param() -> Param:
@@ -74,10 +80,11 @@ def wants_full_reconciliation(requested: object, run_type: object, run_after: dt
     )
 
 
-def run_step(call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run one pipeline step; on failure leave its error as the XCom ``error`` for close_run."""
+def run_step(call: Callable[[], Any]) -> dict[str, Any]:
+    """Run one pipeline step; its ``StepStats`` becomes the task's XCom (as JSON), and on failure its error
+    is left as the XCom ``error`` for close_run."""
     try:
-        return call()
+        return call().to_json()
     except Exception as exc:
         get_current_context()["ti"].xcom_push(key="error", value=f"{type(exc).__name__}: {exc}"[:1000])
         raise
@@ -220,72 +227,54 @@ def quality_task(entity: str) -> Any:
     return quality
 
 
-# Result-bearing steps of a master-data DAG, in the order they run.
-MASTER_DATA_STEPS = ("extract_crm", "extract_erp", "quality", "match", "merge", "publish_erp", "publish_crm")
+def entity_dag(name: str, *, doc_md: str | None = None) -> Any:
+    """The DAG of the entity ``name`` as ``mdm.entities`` declares it: open_run -> extract_crm | extract_erp
+    -> quality -> the entity's steps, one after the other (each updating its asset) -> close_run."""
+    from mdm.entities import Run, entity
 
-
-def master_data_dag(
-    entity: str,
-    *,
-    schedule: Any,
-    doc_md: str,
-    tags: Sequence[str],
-    golden: Asset,
-    published: dict[str, Asset] | None = None,
-) -> Any:
-    """A master-data entity's DAG: open_run -> extract_crm | extract_erp -> quality -> match -> merge
-    (outlet ``golden``) -> publish_erp -> publish_crm -> close_run. ``published`` names the asset each
-    publish step updates ("erp", "crm")."""
-    job = f"synchub_{entity}"
-    outlets = published or {}
+    declared = entity(name)
+    schedule: Any = declared.schedule
+    if declared.waits_for:
+        assets = [entity_asset(path) for path in declared.waits_for]
+        condition = assets[0]
+        for other in assets[1:]:
+            condition = condition | other
+        schedule = AssetOrTimeSchedule(
+            timetable=CronTriggerTimetable(declared.schedule, timezone="UTC"), assets=condition
+        )
+    group = "transactional" if declared.kind == "transactional" else "master-data"
 
     @dag(
-        dag_id=job,
+        dag_id=declared.dag_id,
         schedule=schedule,
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        dagrun_timeout=dt.timedelta(hours=4),
+        dagrun_timeout=dt.timedelta(hours=declared.dag_timeout_hours),
         default_args=DEFAULT_ARGS,
         params={"full": full_param()},
-        tags=["synchub", "master-data", *tags],
-        doc_md=doc_md,
+        tags=["synchub", group, name, *declared.tags],
+        doc_md=doc_md or f"### {declared.dag_id}: {declared.title}",
     )
-    def master_data() -> None:
-        extract_crm, extract_erp = extract_tasks(entity)
-        quality = quality_task(entity)
+    def entity_pipeline() -> None:
+        extract_crm, extract_erp = extract_tasks(name, erp_always_full=declared.erp_always_full)
+        opened = open_run_task(declared.dag_id, name)()
+        previous: Any = [extract_crm(opened), extract_erp(opened)]
+        previous = previous >> quality_task(name)(opened)
+        for step in declared.steps:
+            previous = previous >> step_task(name, step, Run)(opened)
+        previous >> close_run_task(declared.step_ids)()
 
-        @task
-        def match(run: dict[str, Any]) -> dict[str, Any]:
-            from mdm.pipeline import match
+    return entity_pipeline()
 
-            return run_step(lambda: match(entity, run_id=run["run_id"]))
 
-        @task(outlets=[golden])
-        def merge(run: dict[str, Any]) -> dict[str, Any]:
-            from mdm.pipeline import merge
+def step_task(name: str, step: Any, run_type: Any) -> Any:
+    """The task of one declared step (``mdm.entities.Step``): its call, its asset."""
 
-            return run_step(lambda: merge(entity, full=run["full"], run_id=run["run_id"]))
+    def call(run: dict[str, Any]) -> dict[str, Any]:
+        return run_step(lambda: step.call(name, run_type(run["run_id"], bool(run["full"]))))
 
-        @task(outlets=[outlets["erp"]] if "erp" in outlets else [])
-        def publish_erp(run: dict[str, Any]) -> dict[str, Any]:
-            from mdm.pipeline import publish
-
-            return run_step(lambda: publish(entity, "sap", run_id=run["run_id"]))
-
-        @task(outlets=[outlets["crm"]] if "crm" in outlets else [])
-        def publish_crm(run: dict[str, Any]) -> dict[str, Any]:
-            from mdm.pipeline import publish
-
-            return run_step(lambda: publish(entity, "salesforce", run_id=run["run_id"]))
-
-        opened = open_run_task(job, entity)()
-        extracted = [extract_crm(opened), extract_erp(opened)]
-        checked = quality(opened)
-        matched = match(opened)
-        merged = merge(opened)
-        erp = publish_erp(opened)
-        crm = publish_crm(opened)
-        extracted >> checked >> matched >> merged >> erp >> crm >> close_run_task(MASTER_DATA_STEPS)()
-
-    return master_data()
+    call.__name__ = call.__qualname__ = step.task_id
+    call.__doc__ = (step.call.__doc__ or "").strip() or None
+    outlets = [entity_asset(step.updates)] if step.updates else []
+    return task(task_id=step.task_id, outlets=outlets)(call)

@@ -21,12 +21,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+from mdm.entities import names as entity_names
+from mdm.stats import run_steps
 from mdm.store.db import DATABASE_URL_ENV, redacted, upgrade_database
+from mdm.sync_run import sync_entity
 from sandbox.runner import RunningSandboxes, SandboxConfig, start_sandboxes
 from sandbox.seed import SeedOptions
-
-# The order the syncs run in: what each one needs is there before it.
-ENTITIES = ("customer", "product", "price", "order")
 
 
 def publish_connections(running: RunningSandboxes) -> None:
@@ -58,8 +58,6 @@ def run_demo(console: Console, *, seed: int, customers: int, products: int, orde
     The demo keeps a store of its own (``var/demo/synchub.db``, recreated each time): the sandboxes
     start from fresh seed data, so an older store's cross-reference would point at nothing.
     """
-    from mdm.cli import sync_entity
-
     started = time.monotonic()
     logging.getLogger("pyodata").setLevel(logging.WARNING)  # one INFO line per request otherwise
     store_file = Path("var/demo/synchub.db").resolve()
@@ -90,7 +88,7 @@ def run_demo(console: Console, *, seed: int, customers: int, products: int, orde
         )
         code = 0
         results: dict[str, dict] = {}
-        for entity in ENTITIES:
+        for entity in entity_names():
             console.rule(f"[bold]{entity}[/]")
             entity_code, results[entity] = sync_entity(entity, out=console)
             code = max(code, entity_code)
@@ -116,45 +114,27 @@ def run_demo(console: Console, *, seed: int, customers: int, products: int, orde
     return code
 
 
-def _count(steps: dict, step: str, *keys: str) -> int | None:
-    stats = steps.get(step)
-    if stats is None:
-        return None
-    return sum(int(stats.get(key) or 0) for key in keys)
-
-
 def entity_summary(results: dict[str, dict]) -> Table:
     """One line per entity: records read from each system, written to each, not sent (products not
-    created, prices without a CRM product, orders waiting for master data), failed."""
+    created, prices without a CRM product, orders waiting for master data), failed; from each run's
+    ``StepStats``."""
     table = Table(title="per entity", title_justify="left")
     for column in ("entity", "read CRM", "read ERP", "written CRM", "written ERP", "not sent", "failed"):
         table.add_column(column, justify="left" if column == "entity" else "right")
     for entity, stats in results.items():
-        steps = stats.get("steps", {})
-        if entity in ("customer", "product"):
-            written_crm = _count(steps, "publish_crm", "created", "updated")
-            written_erp = _count(steps, "publish_erp", "created", "updated")
-            waiting = _count(steps, "publish_crm", "not_created")
-            failed = _count(steps, "publish_crm", "failed")
-            failed_erp = _count(steps, "publish_erp", "failed")
-        elif entity == "price":
-            written_crm = _count(steps, "sync_crm", "created", "updated", "deactivated")
-            written_erp = 0
-            waiting = _count(steps, "sync_crm", "missing_products")
-            failed, failed_erp = _count(steps, "sync_crm", "failed"), 0
-        else:
-            written_crm = _count(steps, "status_crm", "updated")
-            written_erp = _count(steps, "push_erp", "created")
-            waiting = _count(steps, "push_erp", "waiting")
-            failed, failed_erp = _count(steps, "status_crm", "failed"), _count(steps, "push_erp", "failed")
-        total_failed = None if failed is None and failed_erp is None else (failed or 0) + (failed_erp or 0)
+        steps = run_steps(stats)
+
+        def total(kind: str, name: str, system: str | None = None, steps: list = steps) -> int | None:
+            chosen = [s for s in steps if s.kind == kind and (system is None or s.system == system)]
+            return sum(getattr(s.outcome, name) for s in chosen) if chosen else None
+
         cells = [
-            _count(steps, "extract_crm", "records"),
-            _count(steps, "extract_erp", "records"),
-            written_crm,
-            written_erp,
-            waiting,
-            total_failed,
+            total("extract", "read", "salesforce"),
+            total("extract", "read", "sap"),
+            total("write", "written", "salesforce"),
+            total("write", "written", "sap"),
+            total("write", "waiting"),
+            total("write", "failed"),
         ]
         table.add_row(entity, *("-" if value is None else str(value) for value in cells))
     return table

@@ -27,24 +27,24 @@ import logging
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from connectors.base import Connector, EntitySource, ExtractedRecord
 from mdm.canonical import to_canonical
+from mdm.config import Mapping as EntityMapping
+from mdm.config import load_mapping, mappings_dir
 from mdm.golden import new_golden_id, normalise_golden_id
-from mdm.mappings import Mapping as EntityMapping
-from mdm.mappings import load_mapping, mappings_dir
 from mdm.match.engine import MatchResult, RecordRef
 from mdm.match.store import load_xref, match_entity
 from mdm.merge import Candidate
 from mdm.merge import merge as survivorship_merge
-from mdm.store.db import make_engine, session_factory
+from mdm.runtime import SYSTEMS, Sessions, System, aware, chunked, connector_for, iso, open_store, run_step
+from mdm.stats import Outcome, StepStats
 from mdm.store.models import (
     LIVE,
     XREF_RECORD,
@@ -52,25 +52,19 @@ from mdm.store.models import (
     GoldenRecord,
     GoldenRecordVersion,
     MatchDecision,
-    Run,
     SourceRecord,
     Xref,
     utcnow,
 )
-from mdm.store.runlog import advance_watermark, finish_run, get_watermark, start_run
+from mdm.store.runlog import advance_watermark, get_watermark
 from mdm.store.staging import StagedRecord, StageResult, payload_hash, stage_records
 
 log = logging.getLogger(__name__)
 
-System = Literal["salesforce", "sap"]
-SYSTEMS: tuple[System, ...] = ("salesforce", "sap")
-DEFAULT_CONN_IDS = {"salesforce": "synchub_crm", "sap": "synchub_erp"}
 CHUNK = 500  # records per staging transaction
 MERGE_CHUNK = 1000  # golden records per merge transaction
 PROBLEM_EXAMPLES = 20
 _EDM_TIME = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.\d+)?S)?$")
-
-Sessions = sessionmaker[Session]
 
 
 class ExtractError(RuntimeError):
@@ -85,73 +79,21 @@ def load_entity_mapping(entity: str) -> EntityMapping:
     return load_mapping(mappings_dir() / f"{entity}.yaml")
 
 
-@contextmanager
-def _store(sessions: Sessions | None) -> Iterator[Sessions]:
-    if sessions is not None:
-        yield sessions
-        return
-    engine = make_engine()
-    try:
-        yield session_factory(engine)
-    finally:
-        engine.dispose()
-
-
-def _run_step(
-    sessions: Sessions | None,
-    entity: str,
-    step: str,
-    run_id: int | None,
-    body: Callable[[Sessions, int | None], dict[str, Any]],
-) -> dict[str, Any]:
-    """Run one step; without a caller's ``run_id`` the step logs a run of its own."""
-    with _store(sessions) as store:
-        if run_id is not None:
-            return body(store, run_id)
-        with store.begin() as session:
-            own = start_run(session, f"synchub_{entity}.{step}", entity).id
-        try:
-            stats = body(store, own)
-        except BaseException as exc:
-            with store.begin() as session:
-                run = session.get(Run, own)
-                if run is not None:
-                    finish_run(session, run, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
-            raise
-        with store.begin() as session:
-            run = session.get(Run, own)
-            if run is not None:
-                finish_run(session, run, "success", stats=stats)
-        return stats
-
-
 def values_hash(values: Mapping[str, Any]) -> str:
     """The hash of canonical values, as matching keeps it (``canonical_record.values_hash``)."""
     return payload_hash(dict(values))
-
-
-def _aware(stamp: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands datetimes back naive; every stamp the store keeps is UTC."""
-    if stamp is not None and stamp.tzinfo is None:
-        return stamp.replace(tzinfo=dt.UTC)
-    return stamp
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _parse_stamp(value: Any) -> dt.datetime | None:
     if value in (None, ""):
         return None
     if isinstance(value, dt.datetime):
-        return _aware(value)
+        return aware(value)
     try:
         stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
-    return _aware(stamp)
+    return aware(stamp)
 
 
 def _payload_record(source: EntitySource, system: str, payload: Mapping[str, Any]) -> ExtractedRecord:
@@ -179,18 +121,6 @@ def _payload_record(source: EntitySource, system: str, payload: Mapping[str, Any
 def _golden_id_field(source: EntitySource, system: str) -> str | None:
     """Where the system keeps SyncHub's golden id: the mapping's ``external_id`` of that system."""
     return source.salesforce.external_id if system == "salesforce" else source.sap.external_id
-
-
-def _default_connector(system: str) -> Connector:
-    if system == "salesforce":
-        from connectors.salesforce import SalesforceConnector
-
-        return SalesforceConnector.from_airflow(DEFAULT_CONN_IDS[system])
-    if system == "sap":
-        from connectors.sap_odata import SapConnector
-
-        return SapConnector.from_airflow(DEFAULT_CONN_IDS[system])
-    raise ValueError(f"system must be one of {', '.join(SYSTEMS)}, not {system!r}")
 
 
 def _stamp_field(source: EntitySource, system: str) -> str:
@@ -327,9 +257,9 @@ class _Stager:
                 self.canonical["changed"] += 1
             else:
                 self.canonical["unchanged"] += 1
-        for part in _chunks(inserts, CHUNK):
+        for part in chunked(inserts, CHUNK):
             session.execute(insert(CanonicalRecord), list(part))
-        for part in _chunks(updates, CHUNK):
+        for part in chunked(updates, CHUNK):
             session.execute(update(CanonicalRecord), list(part))
 
     def stats(self) -> dict[str, Any]:
@@ -367,7 +297,7 @@ def stage_payloads(
     if system not in SYSTEMS:
         raise ValueError(f"system must be one of {', '.join(SYSTEMS)}, not {system!r}")
     mapping = mapping or load_entity_mapping(entity)
-    with _store(sessions) as store:
+    with open_store(sessions) as store:
         stager = _Stager(store, mapping, system, run_id, remap=remap)
         stager.stage(payloads, chunk_size)
     stats = stager.stats()
@@ -389,7 +319,7 @@ def extract(
     connector: Connector | None = None,
     mapping: EntityMapping | None = None,
     max_delete_share: float = 0.5,
-) -> dict[str, Any]:
+) -> StepStats:
     """Extract what changed since the watermark (everything when ``full`` or none), stage it, map it.
 
     Each page is staged and committed before the watermark moves, so a killed extraction loses
@@ -401,8 +331,8 @@ def extract(
         raise ValueError(f"system must be one of {', '.join(SYSTEMS)}, not {system!r}")
     mapping = mapping or load_entity_mapping(entity)
 
-    def body(store: Sessions, run: int | None) -> dict[str, Any]:
-        source = connector or _default_connector(system)
+    def body(store: Sessions, run: int | None) -> StepStats:
+        source = connector or connector_for(system)
         started = utcnow()
         clock = time.perf_counter()
         stamp_field = _stamp_field(mapping.source, system)
@@ -447,8 +377,6 @@ def extract(
                 ", ".join(f"{k} {v}" for k, v in stats["problems"].items()),
             )
         stats |= {
-            "system": system,
-            "entity": entity,
             "full": full,
             "since": since.isoformat() if since else None,
             "watermark": watermark.isoformat() if watermark else None,
@@ -458,9 +386,16 @@ def extract(
             "api_calls": getattr(getattr(source, "usage", None), "calls", None),
             "seconds": round(time.perf_counter() - clock, 3),
         }
-        return stats
+        return StepStats(
+            step="extract",
+            kind="extract",
+            entity=entity,
+            system=system,
+            outcome=Outcome(read=stager.records, unchanged=stager.staged.unchanged),
+            details=stats,
+        )
 
-    return _run_step(sessions, entity, f"extract_{system}", run_id, body)
+    return run_step(sessions, entity, f"extract_{system}", run_id, body)
 
 
 def _advance(
@@ -501,7 +436,7 @@ def _reconcile_deletes(
                 "connection and the mapping's filter)"
             )
         now = utcnow()
-        for part in _chunks(missing, CHUNK):
+        for part in chunked(missing, CHUNK):
             ids = [row_id for row_id, _ in part]
             payloads = session.execute(
                 select(SourceRecord.id, SourceRecord.payload).where(SourceRecord.id.in_(ids))
@@ -545,7 +480,7 @@ def quality(
     run_id: int | None = None,
     mapping: EntityMapping | None = None,
     settings: Any = None,
-) -> dict[str, Any]:
+) -> StepStats:
     """The quality gate: the entity's Great Expectations suites over every live record (``mdm.quality``).
 
     Records failing an expectation are quarantined with a reason naming it (kept out of match and
@@ -558,12 +493,15 @@ def quality(
     if mapping.model is None:
         raise ValueError(f"mapping {mapping.path} has no canonical section")
 
-    def body(store: Sessions, run: int | None) -> dict[str, Any]:
+    def body(store: Sessions, run: int | None) -> StepStats:
         from mdm.quality.gate import validate  # Great Expectations and pandas load only here
 
-        return validate(store, mapping, run, settings=settings)
+        stats = validate(store, mapping, run, settings=settings)
+        details = {k: v for k, v in stats.items() if k != "entity"}
+        outcome = Outcome(read=stats["checked"], quarantined=stats["quarantined"])
+        return StepStats(step="quality", kind="quality", entity=entity, outcome=outcome, details=details)
 
-    return _run_step(sessions, entity, "quality", run_id, body)
+    return run_step(sessions, entity, "quality", run_id, body)
 
 
 # --- match and link ------------------------------------------------------------------------------------
@@ -575,7 +513,7 @@ def match(
     sessions: Sessions | None = None,
     run_id: int | None = None,
     mapping: EntityMapping | None = None,
-) -> dict[str, Any]:
+) -> StepStats:
     """Match the live records and link every cluster to one golden record through the xref.
 
     Order: records carrying the id of an existing golden record (SyncHub wrote it there) are linked
@@ -589,7 +527,7 @@ def match(
         raise ValueError(f"mapping {mapping.path} has no match section")
     config = mapping.match
 
-    def body(store: Sessions, run: int | None) -> dict[str, Any]:
+    def body(store: Sessions, run: int | None) -> StepStats:
         clock = time.perf_counter()
         with store.begin() as session:
             carried = _link_carried_golden_ids(session, entity)
@@ -598,7 +536,6 @@ def match(
             linked = _link_clusters(session, entity, result)
         engine = result.stats
         stats = {
-            "entity": entity,
             "records": engine.get("records", 0),
             "candidates": sum(engine.get("candidate_pairs", {}).values()),
             "auto_linked": engine.get("auto_links", 0),
@@ -623,14 +560,20 @@ def match(
             stats["model_version"],
             f", learnt now: {stats['model_learnt']}" if stats["model_learnt"] else "",
         )
-        return stats
+        outcome = Outcome(
+            read=stats["records"],
+            matched=stats["auto_linked"] + stats["linked_by_golden_id"],
+            new=stats["new_golden"],
+            review=stats["review"],
+        )
+        return StepStats(step="match", kind="match", entity=entity, outcome=outcome, details=stats)
 
-    return _run_step(sessions, entity, "match", run_id, body)
+    return run_step(sessions, entity, "match", run_id, body)
 
 
 def _golden_status(session: Session, ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
     out: dict[str, tuple[str, str | None]] = {}
-    for part in _chunks(sorted(set(ids)), CHUNK):
+    for part in chunked(sorted(set(ids)), CHUNK):
         query = select(GoldenRecord.id, GoldenRecord.status, GoldenRecord.merged_into).where(
             GoldenRecord.id.in_(part)
         )
@@ -680,7 +623,7 @@ def _link_carried_golden_ids(session: Session, entity: str) -> int:
                 "linked_at": now,
             }
         )
-    for part in _chunks(inserts, CHUNK):
+    for part in chunked(inserts, CHUNK):
         session.execute(insert(Xref), list(part))
     return len(inserts)
 
@@ -746,7 +689,7 @@ def _link_clusters(session: Session, entity: str, result: MatchResult) -> dict[s
                 )
             elif current != golden and current not in merged:
                 moves[member] = golden
-    for part in _chunks(new_golden, CHUNK):
+    for part in chunked(new_golden, CHUNK):
         session.execute(
             insert(GoldenRecord),
             [
@@ -763,7 +706,7 @@ def _link_clusters(session: Session, entity: str, result: MatchResult) -> dict[s
                 for golden in part
             ],
         )
-    for part in _chunks(inserts, CHUNK):
+    for part in chunked(inserts, CHUNK):
         session.execute(insert(Xref), list(part))
     for loser, survivor in merged.items():
         # Every record of the merged golden record moves, deleted ones (history) included.
@@ -817,7 +760,7 @@ def merge(
     sessions: Sessions | None = None,
     run_id: int | None = None,
     mapping: EntityMapping | None = None,
-) -> dict[str, Any]:
+) -> StepStats:
     """Survivorship for every golden record whose live members (or their values) changed since its last merge.
 
     ``full`` recomputes all. A golden record gets a new version only when its values change
@@ -829,10 +772,13 @@ def merge(
     if mapping.survivorship is None:
         raise ValueError(f"mapping {mapping.path} has no survivorship section")
 
-    def body(store: Sessions, run: int | None) -> dict[str, Any]:
-        return merge_golden_records(store, mapping, run, full=full)
+    def body(store: Sessions, run: int | None) -> StepStats:
+        stats = merge_golden_records(store, mapping, run, full=full)
+        details = {k: v for k, v in stats.items() if k != "entity"}
+        outcome = Outcome(read=stats["golden"], unchanged=stats["unchanged"])
+        return StepStats(step="merge", kind="merge", entity=entity, outcome=outcome, details=details)
 
-    return _run_step(sessions, entity, "merge", run_id, body)
+    return run_step(sessions, entity, "merge", run_id, body)
 
 
 def merge_golden_records(
@@ -861,7 +807,7 @@ def merge_golden_records(
     parts = (
         [query]
         if only is None
-        else [query.where(GoldenRecord.id.in_(p)) for p in _chunks(sorted(only), CHUNK)]
+        else [query.where(GoldenRecord.id.in_(p)) for p in chunked(sorted(only), CHUNK)]
     )
     with store() as session:
         goldens = {
@@ -878,7 +824,7 @@ def merge_golden_records(
                 continue  # merged away; its records are moved by the match step
             keys_hash = _digest(f"{s}\x01{k}" for s, k, _, _ in members)
             input_hash = _digest(
-                [rules_digest, *(f"{s}\x01{k}\x01{h}\x01{_iso(t)}" for s, k, h, t in members)]
+                [rules_digest, *(f"{s}\x01{k}\x01{h}\x01{iso(t) or '-'}" for s, k, h, t in members)]
             )
             if (
                 full
@@ -888,13 +834,13 @@ def merge_golden_records(
             ):
                 dirty[golden] = (keys_hash, input_hash)
     counts: Counter[str] = Counter()
-    for part in _chunks(sorted(dirty), MERGE_CHUNK):
+    for part in chunked(sorted(dirty), MERGE_CHUNK):
         with store.begin() as session:
             counts.update(_merge_chunk(session, mapping, config, {g: dirty[g] for g in part}, run))
     orphans = [g for g, state in goldens.items() if g not in seen and state[0] == "active" and only is None]
     with store.begin() as session:
         now = utcnow()
-        for part in _chunks(orphans, CHUNK):
+        for part in chunked(orphans, CHUNK):
             session.execute(
                 update(GoldenRecord)
                 .where(GoldenRecord.id.in_(part))
@@ -923,18 +869,13 @@ def merge_golden_records(
     return stats
 
 
-def _iso(stamp: dt.datetime | None) -> str:
-    stamp = _aware(stamp)
-    return stamp.isoformat() if stamp else "-"
-
-
 def _live_members(
     session: Session, entity: str, only: set[str] | None = None
 ) -> Iterator[tuple[str, list[tuple[str, str, str, dt.datetime | None]]]]:
     """Per golden id (in order), its live members' (system, key, values hash, stamp), streamed;
     ``only``: just these golden records."""
     if only is not None:
-        for part in _chunks(sorted(only), CHUNK):
+        for part in chunked(sorted(only), CHUNK):
             yield from _live_members_where(session, entity, Xref.golden_id.in_(part))
         return
     yield from _live_members_where(session, entity)
@@ -996,7 +937,7 @@ def _read_with_cluster_country(
     payloads: dict[tuple[str, str], dict[str, Any]] = {}
     for system in {system for system, _ in wanted}:
         keys = [key for s, key in wanted if s == system]
-        for part in _chunks(keys, CHUNK):
+        for part in chunked(keys, CHUNK):
             rows = session.execute(
                 select(SourceRecord.source_key, SourceRecord.payload).where(
                     SourceRecord.system == system,
@@ -1049,7 +990,7 @@ def _merge_chunk(
         )
     )
     for golden, system, key, values, stamp in session.execute(query):
-        candidates[golden].append(Candidate(system, key, values or {}, _aware(stamp)))
+        candidates[golden].append(Candidate(system, key, values or {}, aware(stamp)))
     _read_with_cluster_country(session, mapping, candidates)
     current = session.execute(
         select(
@@ -1114,12 +1055,3 @@ def _merge_chunk(
     if versions:
         session.execute(insert(GoldenRecordVersion), versions)
     return counts
-
-
-def __getattr__(name: str) -> Any:
-    """``publish`` lives in ``mdm.publish``; re-exported lazily so either module may be imported first."""
-    if name == "publish":
-        from mdm.publish import publish
-
-        return publish
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

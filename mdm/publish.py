@@ -46,13 +46,15 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import WriteOutcome, WriteRecord
+from mdm import pipeline
 from mdm.canonical import to_target
+from mdm.runtime import Sessions, System, aware, connector_for, run_step, same_value
+from mdm.stats import Outcome, StepStats
 from mdm.store.deadletter import open_keys, record_failure, resolve_keys
 from mdm.store.models import (
     XREF_RECORD,
@@ -67,17 +69,14 @@ from mdm.store.staging import payload_hash
 
 if TYPE_CHECKING:
     from connectors.base import Connector
-    from mdm.mappings import Mapping as EntityMapping
+    from mdm.config import Mapping as EntityMapping
 
 log = logging.getLogger(__name__)
 
-System = Literal["salesforce", "sap"]
 WRITE_CHUNK = 1000  # records per connector call; the store is updated after each
 MAX_ERRORS = 500  # failed records listed in the stats (all are counted)
 MAX_EXAMPLES = 20  # golden records listed per report in the stats (e.g. not created)
 _LINK_RULE = "publish"
-
-Sessions = sessionmaker[Session]
 
 
 @dataclass
@@ -153,7 +152,7 @@ def publish(
     run_id: int | None = None,
     mapping: EntityMapping | None = None,
     only: set[str] | None = None,
-) -> dict[str, Any]:
+) -> StepStats:
     """Write the entity's golden records to ``system`` where they differ; returns the stats.
 
     ``only``: just these golden ids (e.g. a replay of their failed writes); None: every one.
@@ -163,16 +162,14 @@ def publish(
     values predate SyncHub's last write of the same values), skipped_deleted (golden records whose
     members in this system were deleted there: not recreated), api_calls, seconds.
     """
-    from mdm import pipeline  # imported here: mdm.pipeline re-exports this module's publish
-
     if system not in ("salesforce", "sap"):
         raise ValueError(f"system must be salesforce or sap, not {system!r}")
     mapping = mapping or pipeline.load_entity_mapping(entity)
     if mapping.model is None:
         raise ValueError(f"mapping {mapping.path} has no canonical section to publish from")
 
-    def body(store: Sessions, run: int | None) -> dict[str, Any]:
-        target_system = connector or pipeline._default_connector(system)
+    def body(store: Sessions, run: int | None) -> StepStats:
+        target_system = connector or connector_for(system)
         calls_before = target_system.usage.calls
         clock = time.perf_counter()
         stats = Publisher(store, mapping, system, target_system, run, only=only).run()
@@ -188,9 +185,19 @@ def publish(
             stats["failed"],
             stats["api_calls"],
         )
-        return stats
+        outcome = Outcome(
+            read=stats["golden"],
+            written=stats["created"] + stats["updated"],
+            unchanged=stats["unchanged"],
+            failed=stats["failed"],
+            waiting=stats["not_created"],
+        )
+        details = {k: v for k, v in stats.items() if k not in ("system", "entity")}
+        return StepStats(
+            step="publish", kind="write", entity=entity, system=system, outcome=outcome, details=details
+        )
 
-    return pipeline._run_step(sessions, entity, f"publish_{system}", run_id, body)
+    return run_step(sessions, entity, f"publish_{system}", run_id, body)
 
 
 class Publisher:
@@ -212,11 +219,11 @@ class Publisher:
         self.system = system
         self.connector = connector
         self.run_id = run_id
-        # Where the system keeps the golden id; None: its records carry none (SAP products).
+        # Where the system keeps the golden id (the mapping's external_id); None: its records carry none
+        # (SAP products), and the connector refuses what would need one.
+        source = mapping.source
         self.id_field: str | None = (
-            mapping.source.salesforce.external_id or "SyncHub_Id__c"
-            if system == "salesforce"
-            else mapping.source.sap.external_id
+            source.salesforce.external_id if system == "salesforce" else source.sap.external_id
         )
         options = mapping.raw["systems"][system]
         self.may_create: bool = options.get("create", True)
@@ -279,7 +286,7 @@ class Publisher:
                         is_deleted=bool(deleted),
                         quarantined=reason is not None,
                         carried=carried,
-                        updated_at=_aware(updated),
+                        updated_at=aware(updated),
                         created_by_synchub=bool(by_us),
                     )
                 )
@@ -483,8 +490,6 @@ class Publisher:
         """Stage the records this publish created as the system holds them now, and merge their golden
         records again: what the system assigned itself (SAP numbers a new partner's customer) reaches
         the next publish of this run, and the next extraction finds them unchanged."""
-        from mdm import pipeline  # imported here: mdm.pipeline re-exports this module's publish
-
         keys = sorted(set(self._created.values()))
         records = self.connector.read_keys(self.mapping.source, keys)
         pipeline.stage_payloads(
@@ -668,14 +673,14 @@ def _changes(
             inner = _changes(value, have.get(name) or {}, (raw or {}).get(name))
             if inner:
                 out[name] = dict(value)
-        elif not _same(value, have.get(name)):
+        elif not same_value(value, have.get(name)):
             out[name] = value
     return out
 
 
 def _staged_before(member: _Member, state: PublishState) -> bool:
     """Whether the member's staged values predate SyncHub's last write (never staged: SyncHub made it)."""
-    written = _aware(state.written_at)
+    written = aware(state.written_at)
     if not member.staged or member.updated_at is None:
         return True
     return written is not None and member.updated_at <= written
@@ -704,16 +709,3 @@ def _without_nulls(node: Any) -> Any:
     if isinstance(node, list):
         return [_without_nulls(v) for v in node]
     return node
-
-
-def _same(a: Any, b: Any) -> bool:
-    if a in (None, "") and b in (None, ""):
-        return True
-    return a == b
-
-
-def _aware(stamp: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands datetimes back naive; every stamp the store keeps is UTC."""
-    if stamp is not None and stamp.tzinfo is None:
-        return stamp.replace(tzinfo=dt.UTC)
-    return stamp

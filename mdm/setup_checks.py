@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from connectors.base import CheckResult
 from connectors.errors import ConnectorError
-from mdm.mappings import Mapping
+from mdm.config import Mapping
 
 BP = "API_BUSINESS_PARTNER"
 ORDERS = "API_SALES_ORDER_SRV"

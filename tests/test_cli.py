@@ -98,7 +98,7 @@ def test_mappings_validate_passes_the_shipped_mappings() -> None:
 
 
 def test_mappings_validate_fails_on_a_broken_file_naming_line_and_field(tmp_path) -> None:
-    from mdm.mappings import DEFAULT_DIR
+    from mdm.config import DEFAULT_DIR
 
     broken = tmp_path / "customer.yaml"
     broken.write_text(
@@ -108,6 +108,17 @@ def test_mappings_validate_fails_on_a_broken_file_naming_line_and_field(tmp_path
     assert result.exit_code == 1
     assert "systems.sap.stamp: 'hourly' is not one of" in result.output
     assert f"{broken}:" in result.output
+
+
+def test_mappings_validate_fails_on_a_mapping_no_entity_module_declares(tmp_path) -> None:
+    from mdm.config import DEFAULT_DIR
+
+    orphan = tmp_path / "contact.yaml"
+    product = (DEFAULT_DIR / "product.yaml").read_text()
+    orphan.write_text(product.replace("entity: product", "entity: contact"))
+    result = runner.invoke(app, ["mappings", "validate", str(orphan)])
+    assert result.exit_code == 1
+    assert "no module in mdm/entities" in result.output and "declares 'contact'" in result.output
 
 
 def test_orders_list_shows_each_orders_state_and_why_it_waits(store, monkeypatch) -> None:

@@ -7,12 +7,13 @@ explains them: provenance per field, member records, cross-reference and version
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from mdm.stats import StepStats
 from mdm.store.models import (
     CanonicalRecord,
     DeadLetter,
@@ -22,21 +23,6 @@ from mdm.store.models import (
     MatchDecision,
     Run,
     Xref,
-)
-
-# Counts worth a glance in a run's stats, per step, in this order.
-KEY_COUNTS = (
-    "records",
-    "staged_new",
-    "staged_changed",
-    "quarantined",
-    "auto_linked",
-    "review",
-    "new_golden",
-    "created",
-    "updated",
-    "failed",
-    "waiting",
 )
 
 
@@ -113,14 +99,16 @@ class GoldenDetail:
 
 
 def step_counts(stats: dict[str, Any] | None) -> dict[str, dict[str, int]]:
-    """The key counts of a run's stats: per step for a DAG run (``stats["steps"]``), else the run's own."""
+    """The outcome counts (``mdm.stats.Outcome``, the non-zero ones) of each step of a run: per task for
+    a DAG run (``stats["steps"]``), else the run's own under ""."""
     stats = stats or {}
     steps = stats.get("steps") if isinstance(stats.get("steps"), dict) else {"": stats}
     out: dict[str, dict[str, int]] = {}
     for step, values in steps.items():
-        if not isinstance(values, dict):
+        result = StepStats.from_json(values)
+        if result is None:
             continue
-        counts = {key: values[key] for key in KEY_COUNTS if isinstance(values.get(key), int)}
+        counts = {name: value for name, value in asdict(result.outcome).items() if value}
         if counts:
             out[step] = counts
     return out

@@ -11,7 +11,8 @@ its evidence (weight per comparison, model version) and is kept in ``match_decis
 ``evaluate`` scores a result against a labelled truth.
 """
 
-from mdm.match.config import (
+from mdm.config.mapping import entity_match_config, load_match_config
+from mdm.config.match import (
     Comparison,
     Constraint,
     Feature,
@@ -20,8 +21,6 @@ from mdm.match.config import (
     MatchConfig,
     MatchConfigError,
     TrainingSettings,
-    entity_match_config,
-    load_match_config,
 )
 from mdm.match.engine import (
     Cluster,

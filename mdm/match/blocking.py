@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mdm.match.config import Feature, KeyRule, MatchConfig
+from mdm.config.match import Feature, KeyRule, MatchConfig
 from mdm.match.pool import Pool
 
 

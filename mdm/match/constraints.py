@@ -27,7 +27,7 @@ from stdnum.ch import uid as ch_uid
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength, ValidationError
 from stdnum.us import ein as us_ein
 
-from mdm.match.config import Constraint
+from mdm.config.match import Constraint
 from mdm.match.pool import Pool
 
 Action = Literal["never", "review"]

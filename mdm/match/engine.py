@@ -33,8 +33,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from mdm.config.match import KeyRule, MatchConfig
 from mdm.match.blocking import CandidatePairs, candidate_pairs
-from mdm.match.config import KeyRule, MatchConfig
 from mdm.match.constraints import Constraints
 from mdm.match.model import MatchModel
 from mdm.match.pool import CanonicalLike, Pool, RecordRef

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from mdm.config.match import MatchConfig
 from mdm.match.blocking import Blocker
-from mdm.match.config import MatchConfig
 from mdm.match.pool import CanonicalLike, Pool, RecordRef
 
 PairKey = tuple[RecordRef, RecordRef]

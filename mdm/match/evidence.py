@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mdm.match.config import MatchConfig
+from mdm.config.match import MatchConfig
+from mdm.match.features import feature_value
 from mdm.match.model import MatchModel
 
 
@@ -43,8 +44,8 @@ def describe(
             "comparison": comparison.name,
             "level": level.label if level is not None else str(index),
             "weight": weights[k] if k < len(weights) else None,
-            "left": comparison.feature.of(left) if left is not None else None,
-            "right": comparison.feature.of(right) if right is not None else None,
+            "left": feature_value(comparison.feature, left) if left is not None else None,
+            "right": feature_value(comparison.feature, right) if right is not None else None,
         }
         if (
             model is not None

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import distance
 
 from mdm.transform import legal_form as _canonical_legal_form
+
+if TYPE_CHECKING:
+    from mdm.config.match import Feature
 
 Transform = Callable[[Sequence[Any]], "str | None"]
 
@@ -429,3 +432,11 @@ TRANSFORMS: dict[str, Transform] = {
     "tax_id": tax_id,
     "code": code,
 }
+
+
+def feature_value(feature: Feature, values: Mapping[str, Any]) -> str | None:
+    """A record's value of a feature: the feature's transform of its fields, cut to its prefix."""
+    value = TRANSFORMS[feature.transform]([values.get(f) for f in feature.fields])
+    if value is not None and feature.prefix:
+        value = value[: feature.prefix]
+    return value

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from mdm.match.config import MatchConfig
+from mdm.config.match import MatchConfig
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from mdm.match.config import Feature, KeyRule, MatchConfig
+from mdm.config.match import Feature, KeyRule, MatchConfig
 from mdm.match.features import TRANSFORMS
 
 RecordRef = tuple[str, str]  # (system, source_key)

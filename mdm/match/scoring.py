@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from rapidfuzz import distance, fuzz, process
 
-from mdm.match.config import Comparison, Feature, MatchConfig, probability
+from mdm.config.match import Comparison, Feature, MatchConfig, probability
 from mdm.match.features import abbreviates
 from mdm.match.model import MatchModel
 from mdm.match.pool import Pool

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mdm.match.config import MatchConfig
+from mdm.config.match import MatchConfig
 from mdm.match.engine import (
     Decision,
     MatchRecord,

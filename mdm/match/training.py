@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from mdm.config.match import Comparison, KeyRule, MatchConfig
 from mdm.match.blocking import Blocker, CandidatePairs, candidate_pairs
-from mdm.match.config import Comparison, KeyRule, MatchConfig
 from mdm.match.constraints import Constraints
 from mdm.match.model import LevelParameters, MatchModel
 from mdm.match.pool import Pool

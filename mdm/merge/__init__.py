@@ -15,13 +15,7 @@ address is never stitched together from two records. Ties fall to the system ord
 value keeps its provenance: the winning system, record, rule and value ("why this value won").
 """
 
-from mdm.merge.survivorship import (
-    Candidate,
-    FieldProvenance,
-    MergeResult,
-    SurvivorshipConfig,
-    SurvivorshipError,
-    merge,
-)
+from mdm.config.survivorship import SurvivorshipConfig, SurvivorshipError
+from mdm.merge.survivorship import Candidate, FieldProvenance, MergeResult, merge
 
 __all__ = ["Candidate", "FieldProvenance", "MergeResult", "SurvivorshipConfig", "SurvivorshipError", "merge"]

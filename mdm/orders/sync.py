@@ -38,12 +38,13 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from connectors.base import WriteRecord
+from mdm import pipeline
 from mdm.canonical import to_target
-from mdm.pipeline import _chunks
-from mdm.publish import _aware, _same
+from mdm.runtime import Sessions, aware, chunked, connector_for, run_step, same_value
+from mdm.stats import Outcome, StepStats
 from mdm.store.deadletter import record_failure, resolve, resolve_keys
 from mdm.store.models import (
     CANONICAL_SOURCE,
@@ -58,7 +59,7 @@ from mdm.store.staging import payload_hash
 
 if TYPE_CHECKING:
     from connectors.base import Connector
-    from mdm.mappings import Mapping as EntityMapping
+    from mdm.config import Mapping as EntityMapping
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,6 @@ ENTITY = "order"
 MAX_EXAMPLES = 20
 WRITE_CHUNK = 200  # orders per connector call; the store is updated after each
 _IN = 500  # keys per IN (...) list
-
-Sessions = sessionmaker[Session]
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,7 @@ def _staged(session: Session, system: str, entity: str, keys: Sequence[str] | No
     if keys is None:
         return dict(session.execute(query).all())
     found: dict[str, Any] = {}
-    for part in _chunks(list(keys), _IN):
+    for part in chunked(list(keys), _IN):
         found.update(session.execute(query.where(SourceRecord.source_key.in_(part))).all())
     return found
 
@@ -140,7 +139,7 @@ def _canonical(
     if keys is None:
         return {key: (values or {}, stamp) for key, values, stamp in session.execute(query)}
     found: dict[str, tuple[dict, Any]] = {}
-    for part in _chunks(list(keys), _IN):
+    for part in chunked(list(keys), _IN):
         rows = session.execute(query.where(CanonicalRecord.source_key.in_(part)))
         found.update({key: (values or {}, stamp) for key, values, stamp in rows})
     return found
@@ -153,7 +152,7 @@ def translate(
     ``target`` (sorted; empty when it has none there yet). Keys without a golden record are absent."""
     wanted = sorted(set(keys))
     golden_of: dict[str, str] = {}
-    for part in _chunks(wanted, _IN):
+    for part in chunked(wanted, _IN):
         golden_of.update(
             session.execute(
                 select(Xref.source_key, Xref.golden_id).where(
@@ -163,7 +162,7 @@ def translate(
         )
     targets: dict[str, list[str]] = {}
     goldens = sorted(set(golden_of.values()))
-    for part in _chunks(goldens, _IN):
+    for part in chunked(goldens, _IN):
         rows = session.execute(
             select(Xref.golden_id, Xref.source_key, CanonicalRecord.is_deleted)
             .outerjoin(CanonicalRecord, XREF_RECORD)
@@ -185,7 +184,7 @@ class _SapCustomer:
 def _sap_customers(session: Session, partners: Sequence[str]) -> dict[str, _SapCustomer]:
     """The customer of each of these business partners, as last staged; partners without one are absent."""
     found: dict[str, _SapCustomer] = {}
-    for part in _chunks(list(partners), _IN):
+    for part in chunked(list(partners), _IN):
         rows = session.execute(
             select(CanonicalRecord.source_key, CanonicalRecord.values, SourceRecord.payload)
             .join(SourceRecord, CANONICAL_SOURCE)
@@ -249,7 +248,7 @@ def push_orders(
     connector: Connector | None = None,
     mapping: EntityMapping | None = None,
     only: set[str] | None = None,
-) -> dict[str, Any]:
+) -> StepStats:
     """Send the CRM orders that reached the configured status to SAP (see the module docstring).
 
     ``only``: just these CRM order ids (a replay from the error queue); None: every one.
@@ -259,13 +258,11 @@ def push_orders(
     before and not changed since: not sent again), refreshed (SAP orders staged after the creates),
     api_calls, seconds.
     """
-    from mdm import pipeline
-
     mapping = mapping or pipeline.load_entity_mapping(ENTITY)
     settings = OrderSettings.of(mapping)
 
-    def body(store: Sessions, run: int | None) -> dict[str, Any]:
-        sap = connector or pipeline._default_connector("sap")
+    def body(store: Sessions, run: int | None) -> StepStats:
+        sap = connector or connector_for("sap")
         calls_before = sap.usage.calls
         clock = time.perf_counter()
         report = _Report()
@@ -295,7 +292,7 @@ def push_orders(
                     plan.state, plan.erp_order = "linked", found[plan.crm_id]
                     report.add("recovered", {"crm_order": plan.crm_id, "erp_order": plan.erp_order})
         sends = [p for p in plans if p.state == "created"]
-        for part in _chunks(sends, WRITE_CHUNK):
+        for part in chunked(sends, WRITE_CHUNK):
             outcomes = sap.write_batch(mapping.source, [WriteRecord(p.crm_id, p.fields or {}) for p in part])
             if len(outcomes) != len(part):
                 raise RuntimeError(f"sap returned {len(outcomes)} outcomes for {len(part)} orders")
@@ -350,9 +347,18 @@ def push_orders(
             stats["waiting"],
             stats["failed"],
         )
-        return stats
+        outcome = Outcome(
+            read=stats["orders"],
+            written=stats["created"],
+            unchanged=stats["already_in_erp"],
+            failed=stats["failed"],
+            waiting=stats["waiting"],
+        )
+        return StepStats(
+            step="push", kind="write", entity=ENTITY, system="sap", outcome=outcome, details=stats
+        )
 
-    return pipeline._run_step(sessions, ENTITY, "push_erp", run_id, body)
+    return run_step(sessions, ENTITY, "push_erp", run_id, body)
 
 
 def _plan_orders(
@@ -379,7 +385,7 @@ def _plan_orders(
     report.counts["orders"] = len(crm)
     states = {
         s.crm_order_id: s
-        for part in _chunks(sorted(crm), _IN)
+        for part in chunked(sorted(crm), _IN)
         for s in session.scalars(select(OrderSync).where(OrderSync.crm_order_id.in_(part)))
     }
     erp = _canonical(session, "sap")
@@ -590,19 +596,17 @@ def status_to_crm(
     run_id: int | None = None,
     connector: Connector | None = None,
     mapping: EntityMapping | None = None,
-) -> dict[str, Any]:
+) -> StepStats:
     """Write the SAP order number and status to the CRM orders that differ (see the module docstring).
 
     Stats: orders (in SAP), updated, unchanged, echo_pending, erp_not_staged (SAP order not read yet),
     amount_mismatch (SyncHub-created orders whose SAP net total differs from the CRM's), failed (with
     errors), api_calls, seconds.
     """
-    from mdm import pipeline
-
     mapping = mapping or pipeline.load_entity_mapping(ENTITY)
 
-    def body(store: Sessions, run: int | None) -> dict[str, Any]:
-        crm = connector or pipeline._default_connector("salesforce")
+    def body(store: Sessions, run: int | None) -> StepStats:
+        crm = connector or connector_for("salesforce")
         calls_before = crm.usage.calls
         clock = time.perf_counter()
         report = _Report()
@@ -635,7 +639,7 @@ def status_to_crm(
                     settled.append(state.crm_order_id)
                 continue
             writes.append((state, want, changes))
-        for part in _chunks(writes, WRITE_CHUNK):
+        for part in chunked(writes, WRITE_CHUNK):
             outcomes = crm.write_batch(
                 mapping.source,
                 [WriteRecord(s.crm_order_id, changes, remote_key=s.crm_order_id) for s, _, changes in part],
@@ -701,13 +705,21 @@ def status_to_crm(
             stats["unchanged"],
             stats["failed"],
         )
-        return stats
+        outcome = Outcome(
+            read=stats["orders"],
+            written=stats["updated"],
+            unchanged=stats["unchanged"],
+            failed=stats["failed"],
+        )
+        return StepStats(
+            step="status", kind="write", entity=ENTITY, system="salesforce", outcome=outcome, details=stats
+        )
 
-    return pipeline._run_step(sessions, ENTITY, "status_crm", run_id, body)
+    return run_step(sessions, ENTITY, "status_crm", run_id, body)
 
 
 def _changes(want: Mapping[str, Any], have: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in want.items() if not _same(v, have.get(k))}
+    return {k: v for k, v in want.items() if not same_value(v, have.get(k))}
 
 
 def _written_after(written: dt.datetime | None, staged: dt.datetime | None) -> bool:
@@ -716,7 +728,7 @@ def _written_after(written: dt.datetime | None, staged: dt.datetime | None) -> b
         return False
     if staged is None:
         return True
-    return _aware(written) >= _aware(staged)
+    return aware(written) >= aware(staged)
 
 
 def _amount_mismatch(sap_values: Mapping[str, Any], crm_values: Mapping[str, Any]) -> str | None:

@@ -34,7 +34,7 @@ import yaml
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mdm.mappings import Mapping as EntityMapping
+from mdm.config import Mapping as EntityMapping
 from mdm.quality import (
     DEFAULT_MAX_FAILED_SHARE,
     DEFAULT_MIN_RECORDS,

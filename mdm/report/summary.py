@@ -30,13 +30,14 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mdm.entities import names as entity_names
 from mdm.report.page import PAGE
+from mdm.stats import Outcome, run_steps
 from mdm.store.models import DqResult, MatchDecision, Run, utcnow
 
 REPORTS_ENV = "SYNCHUB_REPORTS_DIR"
 DEFAULT_REPORTS_DIR = Path("var") / "reports"
 REPORT_FILE = "synchub_summary.html"
-ENTITIES = ("customer", "product", "price", "order")
 OUTCOMES = ("matched", "new", "review", "quarantined", "written", "failed")
 OUTCOME_COLOURS = {
     "matched": "#2b8a3e",
@@ -130,8 +131,7 @@ def collect(sessions: sessionmaker[Session], runs: int = 20) -> SummaryData:
         entity_totals = totals.setdefault(outcome.entity, dict.fromkeys(OUTCOMES, 0))
         for name in OUTCOMES:
             entity_totals[name] += outcome.counts.get(name, 0)
-    order = {e: i for i, e in enumerate(ENTITIES)}
-    totals = dict(sorted(totals.items(), key=lambda item: (order.get(item[0], 99), item[0])))
+    totals = dict(sorted(totals.items(), key=lambda item: _entity_order(item[0])))
     return SummaryData(
         generated_at=utcnow().strftime("%Y-%m-%d %H:%M UTC"),
         runs=runs,
@@ -196,28 +196,11 @@ def _expectations(session: Session, runs: int) -> tuple[list[int | None], list[E
     return run_ids, ordered
 
 
-def step_outcomes(steps: Mapping[str, Any]) -> dict[str, int]:
-    """Records per outcome from one run's step stats (``run.stats["steps"]``: step -> stats dict)."""
-    counts = dict.fromkeys(OUTCOMES, 0)
-    for step, stats in steps.items():
-        if not isinstance(stats, Mapping):
-            continue
-        if step == "quality":
-            counts["quarantined"] += _int(stats.get("quarantined"))
-        elif step == "match":
-            counts["matched"] += _int(stats.get("auto_linked")) + _int(stats.get("linked_by_golden_id"))
-            counts["new"] += _int(stats.get("new_golden"))
-            counts["review"] += _int(stats.get("review"))
-        elif step.startswith("publish_") or step == "push_erp":
-            counts["written"] += _int(stats.get("created")) + _int(stats.get("updated"))
-            counts["failed"] += _int(stats.get("failed"))
-        elif step in ("sync_crm", "sync"):  # prices: the price DAG's task id; the step run on its own
-            counts["written"] += sum(_int(stats.get(k)) for k in ("created", "updated", "deactivated"))
-            counts["failed"] += _int(stats.get("failed")) + _int(stats.get("pricebooks_failed"))
-        elif step == "status_crm":
-            counts["written"] += _int(stats.get("updated"))
-            counts["failed"] += _int(stats.get("failed"))
-    return counts
+def step_outcomes(stats: Mapping[str, Any] | None) -> dict[str, int]:
+    """Records per outcome of one run (``run.stats``): the sum of its steps' ``StepStats`` outcomes,
+    whatever the steps' task ids (``mdm.stats``)."""
+    total = Outcome.total(step.outcome for step in run_steps(stats))
+    return {name: getattr(total, name) for name in OUTCOMES}
 
 
 def _outcomes(session: Session, runs: int) -> list[RunOutcome]:
@@ -233,12 +216,6 @@ def _outcomes(session: Session, runs: int) -> list[RunOutcome]:
         )
         for run in session.scalars(query):
             stats = run.stats or {}
-            if isinstance(stats.get("steps"), Mapping):  # a DAG run: close_run keeps every step's stats
-                steps = stats["steps"]
-            elif "." in run.job:  # a step run on its own: synchub_<entity>.<step>
-                steps = {run.job.rsplit(".", 1)[1]: stats}
-            else:
-                steps = {}
             errors = stats.get("errors") if isinstance(stats.get("errors"), Mapping) else {}
             error = run.error or ("; ".join(f"{k}: {v}" for k, v in errors.items()) if errors else None)
             found.append(
@@ -248,12 +225,18 @@ def _outcomes(session: Session, runs: int) -> list[RunOutcome]:
                     entity=entity,
                     started_at=_stamp(run.started_at),
                     status=run.status,
-                    counts=step_outcomes(steps),
+                    counts=step_outcomes(stats),
                     error=error,
                 )
             )
     found.sort(key=lambda r: (r.started_at, r.run_id), reverse=True)
     return found
+
+
+def _entity_order(entity: str) -> tuple[int, str]:
+    """Declared entities in their run order, then any other the store holds, by name."""
+    declared = entity_names()
+    return (declared.index(entity) if entity in declared else len(declared), entity)
 
 
 def _histograms(session: Session) -> list[ScoreHistogram]:
@@ -263,7 +246,7 @@ def _histograms(session: Session) -> list[ScoreHistogram]:
         if entity not in entities:
             entities.append(entity)
     out = []
-    for entity in sorted(entities, key=lambda e: (ENTITIES.index(e) if e in ENTITIES else 99, e)):
+    for entity in sorted(entities, key=_entity_order):
         low, high = _thresholds(entity)
         bins: list[dict[str, int]] = [Counter() for _ in range(SCORE_BINS)]  # type: ignore[misc]
         total = 0
@@ -282,10 +265,10 @@ def _histograms(session: Session) -> list[ScoreHistogram]:
 
 def _matched_entities() -> list[str]:
     """Entities whose mapping has a match section (they get a histogram, if only an empty one)."""
-    from mdm.mappings import mappings_dir
+    from mdm.config import mappings_dir
 
     names = []
-    for entity in ENTITIES:
+    for entity in entity_names():
         if (mappings_dir() / f"{entity}.yaml").exists() and _thresholds(entity) != (None, None):
             names.append(entity)
     return names
@@ -293,7 +276,7 @@ def _matched_entities() -> list[str]:
 
 def _thresholds(entity: str) -> tuple[float | None, float | None]:
     """(review, auto-link) thresholds of ``mappings/<entity>.yaml``; (None, None) without a match section."""
-    from mdm.mappings import MappingError, load_mapping, mappings_dir
+    from mdm.config import MappingError, load_mapping, mappings_dir
 
     path = mappings_dir() / f"{entity}.yaml"
     if not path.exists():

@@ -23,12 +23,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mdm.entities import Replay, entity
+from mdm.runtime import connector_for, iso
 from mdm.stewardship import audit
-from mdm.stewardship.review import _iso
-from mdm.store.models import DeadLetter, OrderSync, utcnow
+from mdm.store.models import DeadLetter, utcnow
 
 if TYPE_CHECKING:
     from connectors.base import Connector
@@ -127,7 +128,7 @@ def replay(
 ) -> list[ReplayResult]:
     """Run the failed writes of these open letters again now (None: every open letter), as ``actor``.
 
-    ``connectors``: system -> connector to use (default: ``mdm.pipeline._default_connector``, on the
+    ``connectors``: system -> connector to use (default: ``mdm.runtime.connector_for``, on the
     Airflow connections). LookupError: an unknown id; ValueError: a letter that is not open. A step that
     fails as a whole (e.g. the system is unreachable) makes its letters still failing, with its error.
     """
@@ -150,22 +151,22 @@ def replay(
 
     def connector(system: str) -> Connector:
         if system not in built:
-            from mdm import pipeline
-
-            built[system] = pipeline._default_connector(system)
+            built[system] = connector_for(system)
         return built[system]
 
-    groups: dict[tuple[str, str, str], list[DeadLetter]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[DeadLetter]] = defaultdict(list)
     for letter in letters:
-        kind = letter.operation if letter.entity == "order" else "write"
-        groups[(letter.entity, letter.system, kind)].append(letter)
+        groups[(letter.entity, letter.system)].append(letter)
     step_errors: dict[int, str] = {}
-    for (entity, system, kind), group in groups.items():
-        keys = {letter.record_key for letter in group}
+    for (name, system), group in groups.items():
+        keys: dict[str, set[str]] = defaultdict(set)
+        for letter in group:
+            keys[letter.operation].add(letter.record_key)
         try:
-            _run_again(sessions, entity, system, kind, keys, connector)
+            declared = entity(name)
+            declared.replay(Replay(sessions, system, dict(keys), connector(system)))
         except Exception as exc:  # the step failed as a whole: its letters are still failing
-            log.warning("replay of %s %s %s failed: %s", entity, system, kind, exc)
+            log.warning("replay of %s writes to %s failed: %s", name, system, exc)
             for letter in group:
                 step_errors[letter.id] = f"{type(exc).__name__}: {exc}"[:2000]
     results: list[ReplayResult] = []
@@ -203,42 +204,6 @@ def replay(
     return results
 
 
-def _run_again(
-    sessions: sessionmaker[Session],
-    entity: str,
-    system: str,
-    kind: str,
-    keys: set[str],
-    connector: Any,
-) -> None:
-    """The step that makes these writes again (it resolves or re-records their letters itself)."""
-    if entity in ("customer", "product"):
-        from mdm.publish import publish
-
-        publish(entity, system, sessions=sessions, connector=connector(system), only=keys)  # type: ignore[arg-type]
-    elif entity == "price":
-        from mdm.prices import sync_prices
-
-        sync_prices(sessions=sessions, connector=connector(system))
-    elif entity == "order" and kind == "create":
-        from mdm.orders.sync import push_orders
-
-        with sessions.begin() as session:
-            # An order SAP rejected is sent again only when it changed; forget the hash to send it now.
-            session.execute(
-                update(OrderSync)
-                .where(OrderSync.crm_order_id.in_(sorted(keys)), OrderSync.state == "failed")
-                .values(payload_hash=None)
-            )
-        push_orders(sessions=sessions, connector=connector(system), only=keys)
-    elif entity == "order":
-        from mdm.orders.sync import status_to_crm
-
-        status_to_crm(sessions=sessions, connector=connector(system))
-    else:
-        raise ValueError(f"no replay for {entity} writes to {system}")
-
-
 def _letter(session: Session, letter_id: int) -> DeadLetter:
     letter = session.get(DeadLetter, letter_id)
     if letter is None:
@@ -268,9 +233,9 @@ def _item(letter: DeadLetter) -> ErrorItem:
         message=letter.message,
         payload=letter.payload,
         attempts=letter.attempts,
-        first_failed_at=_iso(letter.first_failed_at),
-        last_failed_at=_iso(letter.last_failed_at),
-        resolved_at=_iso(letter.resolved_at),
+        first_failed_at=iso(letter.first_failed_at),
+        last_failed_at=iso(letter.last_failed_at),
+        resolved_at=iso(letter.resolved_at),
         status=letter.status,
         resolved_by=letter.resolved_by,
         note=letter.note,

@@ -11,7 +11,6 @@ The functions work in the caller's session and flush, never commit: run an actio
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -19,6 +18,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from mdm.match.store import record_steward_decision
+from mdm.runtime import iso
 from mdm.stewardship import audit
 from mdm.store.models import CanonicalRecord, GoldenRecord, MatchDecision, Xref
 
@@ -159,7 +159,7 @@ def _described(
     session: Session, row: MatchDecision, left: dict[str, Any] | None, right: dict[str, Any] | None
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The pair's evidence per comparison (labels, values, m, u, weight) and the model that scored it."""
-    from mdm.mappings import MappingError, load_mapping, mappings_dir
+    from mdm.config import MappingError, load_mapping, mappings_dir
     from mdm.match.evidence import describe
     from mdm.match.store import load_model
 
@@ -237,14 +237,6 @@ def _item(row: MatchDecision, goldens: dict[tuple[str, str, str], str]) -> Revie
         left_golden_id=goldens.get((row.entity, row.left_system, row.left_key)),
         right_golden_id=goldens.get((row.entity, row.right_system, row.right_key)),
         decided_by=row.decided_by,
-        decided_at=_iso(row.decided_at),
+        decided_at=iso(row.decided_at),
         run_id=row.run_id,
     )
-
-
-def _iso(stamp: dt.datetime | None) -> str | None:
-    if stamp is None:
-        return None
-    if stamp.tzinfo is None:  # SQLite hands datetimes back naive; the store keeps UTC
-        stamp = stamp.replace(tzinfo=dt.UTC)
-    return stamp.isoformat()

@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from more_itertools import chunked
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -52,17 +53,6 @@ def payload_hash(payload: dict[str, Any], is_deleted: bool = False) -> str:
     return digest.hexdigest()
 
 
-def _chunks(records: Iterable[StagedRecord], size: int) -> Iterator[list[StagedRecord]]:
-    chunk: list[StagedRecord] = []
-    for record in records:
-        chunk.append(record)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 _UPDATED_ON_CONFLICT = (
     "payload",
     "payload_hash",
@@ -95,7 +85,7 @@ def stage_records(
     """Upsert records whose payload changed; count the unchanged ones. The caller commits."""
     result = StageResult()
     upsert = _upsert(session)
-    for chunk in _chunks(records, CHUNK):
+    for chunk in chunked(records, CHUNK):
         latest: dict[str, StagedRecord] = {r.source_key: r for r in chunk}  # last one of a key wins
         known = dict(
             session.execute(

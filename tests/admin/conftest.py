@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from mdm.mappings import DEFAULT_DIR, load_mapping
+from mdm.config import DEFAULT_DIR, load_mapping
 from mdm.match import MatchRecord
 from mdm.match.engine import explain, learn_model
 from mdm.match.store import save_model
 from mdm.pipeline import values_hash
+from mdm.stats import Outcome, StepStats
 from mdm.store.models import (
     CanonicalRecord,
     DeadLetter,
@@ -71,7 +72,8 @@ def stocked(store):
         run = Run(job="synchub_customer", entity="customer", status="success", stats={})
         session.add(run)
         session.flush()
-        run.stats = {"steps": {"match": {"records": 3, "auto_linked": 1, "review": 1, "new_golden": 2}}}
+        match = StepStats("match", "match", "customer", outcome=Outcome(read=3, matched=1, new=2, review=1))
+        run.stats = {"steps": {"match": match.to_json()}}
         run.finished_at = run.started_at
         session.add_all(
             [

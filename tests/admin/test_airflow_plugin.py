@@ -42,9 +42,9 @@ def airflow_metadata(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
         patch.setenv("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
         # The simple auth manager writes generated passwords to a file: keep it out of the work tree.
         patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(home / "passwords.json"))
-        from mdm.cli import _prepare_airflow
+        from mdm.sync_run import prepare_airflow
 
-        _prepare_airflow()
+        prepare_airflow()
         yield home
 
 

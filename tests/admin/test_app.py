@@ -35,7 +35,7 @@ def test_dashboard_shows_runs_dq_pass_rates_and_queue_sizes(stocked) -> None:
     page = client_for(stocked).get("/")
     assert page.status_code == 200
     assert "synchub_customer" in page.text and "success" in page.text
-    assert "auto linked 1" in page.text and "review 1" in page.text
+    assert "matched 1" in page.text and "review 1" in page.text
     assert "expect_column_values_to_match_regex(vat_number)" in page.text
     assert 'data-testid="open-reviews">1<' in page.text
     assert 'data-testid="open-errors">1<' in page.text

@@ -64,7 +64,7 @@ def test_a_wrong_password_fails_with_a_verdict_and_never_shows_the_password(
 
 
 def test_a_mapped_field_missing_in_the_org_fails_its_check(sandbox_factory, monkeypatch, tmp_path) -> None:
-    from mdm.mappings import DEFAULT_DIR
+    from mdm.config import DEFAULT_DIR
 
     sandbox_factory(seed=SMALL)
     for path in DEFAULT_DIR.glob("*.yaml"):
@@ -81,7 +81,7 @@ def test_a_mapped_field_missing_in_the_org_fails_its_check(sandbox_factory, monk
 
 
 def test_sap_settings_no_record_uses_are_warned_about_by_name(sandbox_factory, monkeypatch, tmp_path) -> None:
-    from mdm.mappings import DEFAULT_DIR
+    from mdm.config import DEFAULT_DIR
 
     sandbox_factory(seed=SMALL)
     for path in [*DEFAULT_DIR.glob("*.yaml"), *DEFAULT_DIR.glob("*.json")]:

@@ -20,11 +20,12 @@ import pytest
 from connectors.base import EntitySource, WriteRecord
 from connectors.errors import AuthError, BudgetExhausted, ConfigError
 from connectors.salesforce import SalesforceConnector, SalesforceSettings, soql_literal
-from mdm.mappings import ENTITIES
-from mdm.mappings import entity_source as load_entity_source
+from mdm.config import entity_source as load_entity_source
+from mdm.entities import names as entity_names
 from sandbox.faults import FaultConfig
 from sandbox.seed import SeedOptions, write_seed
 
+ENTITIES = entity_names()
 SMALL = SeedOptions(seed=5, customers=40, products=8, orders=12)
 # Tiny waits: tests must not sleep through Retry-After or bulk polling intervals.
 FAST = {

@@ -10,9 +10,11 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from mdm.cli import app
-from mdm.mappings import ENTITIES, entity_source
+from mdm.config import entity_source
+from mdm.entities import names as entity_names
 from sandbox.salesforce.schema import load_schema
 
+ENTITIES = entity_names()
 KIT = Path(__file__).resolve().parents[2] / "setup" / "salesforce" / "force-app" / "main" / "default"
 NS = {"md": "http://soap.sforce.com/2006/04/metadata"}
 

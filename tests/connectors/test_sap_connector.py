@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from connectors.base import EntitySource, WriteRecord
 from connectors.errors import AuthError, ConfigError, RetryPolicy
 from connectors.sap_odata import SapConnector, SapSettings
-from mdm.mappings import entity_source
+from mdm.config import entity_source
 from sandbox.datadir import write_data_dir
 from sandbox.faults import FaultConfig
 from sandbox.sap.model import find_set

@@ -109,9 +109,28 @@ def test_every_dag_file_imports_without_errors_secrets_or_network(parsed: dict) 
     assert parsed["import_errors"] == {}
 
 
+# Builds the DAGs of entities added through SYNCHUB_ENTITY_MODULES: none here (tests/dags/test_toy_entity.py).
+GENERATED = "synchub_entities.py"
+
+
 def test_every_dag_file_defines_a_dag(parsed: dict) -> None:
     files_with_dags = {Path(d["fileloc"]).name for d in parsed["dags"].values()}
-    assert files_with_dags == {p.name for p in dag_files()}
+    assert files_with_dags == {p.name for p in dag_files()} - {GENERATED}
+
+
+def test_every_declared_entity_has_its_dag_and_no_other(parsed: dict) -> None:
+    from mdm.entities import entities
+
+    assert set(parsed["dags"]) == {e.dag_id for e in entities().values()}
+    for declared in entities().values():
+        assert tuple(parsed["dags"][declared.dag_id]["tasks"]) == (
+            "open_run",
+            "extract_crm",
+            "extract_erp",
+            "quality",
+            *(s.task_id for s in declared.steps),
+            "close_run",
+        ), declared.name
 
 
 def test_dag_files_parse_quickly(parsed: dict) -> None:

@@ -12,13 +12,14 @@ import pytest
 from typer.testing import CliRunner
 
 from mdm.cli import app
+from mdm.entities import names as entity_names
 from sandbox.seed import SeedOptions
 from tests.dags.conftest import sandboxes_and_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.store]
 
 SEED = SeedOptions(seed=5, customers=30, products=12, orders=16)
-ENTITIES = ("customer", "product", "price", "order")
+ENTITIES = entity_names()  # in the order the assets chain them: customer, product, price, order
 # Per DAG: the steps that write, and the counts that say they wrote.
 WRITES = {
     "synchub_customer": {"publish_erp": ("created", "updated"), "publish_crm": ("created", "updated")},
@@ -90,3 +91,23 @@ def test_a_second_round_without_outside_change_writes_nothing(synced) -> None:
     assert {job: len(r) for job, r in found.items()} == dict.fromkeys(WRITES, 2)
     for job, job_runs in found.items():
         assert set(written(job_runs[1]).values()) == {0}, (job, written(job_runs[1]))
+
+
+def test_the_dq_report_counts_the_writes_each_dag_run_stored(synced) -> None:
+    """What the report shows per run is what the DAG's close_run stored, for every entity: the price
+    sync's writes included (its task id is sync_crm; the report never looks at task ids)."""
+    from mdm.report.summary import step_outcomes
+
+    url, _ = synced
+    for job, job_runs in runs(url).items():
+        first = job_runs[0]
+        steps = first.stats["steps"]
+        stored = sum(
+            steps[step][key]
+            for step, keys in WRITES[job].items()
+            for key in keys
+            if key != "pricebooks_created"  # pricebooks are containers, not records of the entity
+        )
+        assert stored > 0, job
+        assert step_outcomes(first.stats)["written"] == stored, job
+        assert step_outcomes(job_runs[1].stats)["written"] == 0, job

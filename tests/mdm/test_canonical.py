@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from mdm.canonical import CanonicalResult, EntityModel, to_canonical, to_target
-from mdm.mappings import DEFAULT_DIR, load_mapping
+from mdm.config import DEFAULT_DIR, load_mapping
 from sandbox.salesforce.schema import load_schema
 from sandbox.sap.model import load_model
 from sandbox.seed import BP_SERVICE, SeedOptions, expanded_partners, generate

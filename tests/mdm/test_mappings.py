@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mdm.mappings import DEFAULT_DIR, ENTITIES, MappingError, entity_source, load_mapping, load_mappings
+from mdm.config import DEFAULT_DIR, MappingError, entity_source, load_mapping, load_mappings
+from mdm.entities import names as entity_names
 
 
 @pytest.mark.parametrize("path", sorted(DEFAULT_DIR.glob("*.yaml")), ids=lambda p: p.name)
@@ -16,7 +17,7 @@ def test_every_shipped_mapping_loads(path: Path) -> None:
 
 
 def test_there_is_a_mapping_per_entity() -> None:
-    assert set(load_mappings()) == set(ENTITIES)
+    assert set(load_mappings()) == set(entity_names())  # one mapping per declared entity
 
 
 def test_sources_carry_the_stamps_each_system_really_has() -> None:
@@ -174,7 +175,7 @@ def test_errors_inside_a_section_schema_name_file_line_and_field(tmp_path: Path,
     import json
     import shutil
 
-    import mdm.mappings as mappings
+    import mdm.config.mapping as mappings
 
     schemas = tmp_path / "schemas"
     schemas.mkdir()

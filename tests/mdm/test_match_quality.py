@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from mdm.canonical import to_canonical
-from mdm.mappings import DEFAULT_DIR, load_mapping
+from mdm.config import DEFAULT_DIR, load_mapping
 from mdm.match import MatchRecord, MatchResult, RecordRef, load_match_config, match_records
 from sandbox.seed import BP_SERVICE, SeedOptions, expanded_partners, generate
 

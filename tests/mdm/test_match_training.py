@@ -11,7 +11,7 @@ from functools import cache
 import pytest
 
 from mdm.canonical import to_canonical
-from mdm.mappings import DEFAULT_DIR, load_mapping
+from mdm.config import DEFAULT_DIR, load_mapping
 from mdm.match import MatchModel, MatchRecord
 from mdm.match.engine import learn_model
 from mdm.match.evaluate import pairs_of, read_truth

@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 
 from mdm import pipeline
 from mdm.orders import push_orders, status_to_crm
+from mdm.publish import publish
 from mdm.store.models import CanonicalRecord, DeadLetter, OrderSync, SourceRecord, Xref
 from sandbox.seed import SeedOptions, generate
 
@@ -35,7 +36,7 @@ def master_data(store, entity: str) -> None:
     pipeline.match(entity, sessions=store)
     pipeline.merge(entity, sessions=store)
     for system in ("sap", "salesforce"):
-        pipeline.publish(entity, system, sessions=store)
+        publish(entity, system, sessions=store)
 
 
 def orders(store) -> dict[str, dict[str, Any]]:

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from mdm import pipeline
 from mdm.cli import app
+from mdm.config import DEFAULT_DIR, load_mapping
 from mdm.golden import is_golden_id, new_golden_id
-from mdm.mappings import DEFAULT_DIR, load_mapping
 from mdm.match.store import record_steward_decision
 from mdm.store.models import CanonicalRecord, GoldenRecord, GoldenRecordVersion, Run, SourceRecord, Xref
 

@@ -21,7 +21,7 @@ from connectors.base import EntitySource, Page
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from connectors.sap_odata import SapConnector
 from mdm import pipeline
-from mdm.mappings import DEFAULT_DIR, load_mapping
+from mdm.config import DEFAULT_DIR, load_mapping
 from mdm.store.models import CanonicalRecord, SourceRecord, Watermark, Xref
 from sandbox.datadir import SandboxData, write_data_dir
 from sandbox.sap.model import find_set

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import select
 
 from mdm import pipeline
-from mdm.mappings import DEFAULT_DIR, MappingError, load_mapping
+from mdm.config import DEFAULT_DIR, MappingError, load_mapping
 from mdm.prices import (
     OPEN_END,
     Condition,
@@ -35,6 +35,7 @@ from mdm.prices import (
     sync_prices,
     valid_prices,
 )
+from mdm.publish import publish
 from mdm.store.models import Xref
 from sandbox.datadir import write_data_dir
 from sandbox.seed import PRICING_SERVICE, SeedOptions, generate
@@ -295,9 +296,7 @@ def sync_products(store) -> None:
     pipeline.quality("product", sessions=store, mapping=mapping)
     pipeline.match("product", sessions=store, mapping=mapping)
     pipeline.merge("product", sessions=store, mapping=mapping)
-    pipeline.publish(
-        "product", "salesforce", sessions=store, connector=clients["salesforce"], mapping=mapping
-    )
+    publish("product", "salesforce", sessions=store, connector=clients["salesforce"], mapping=mapping)
 
 
 def run_prices(store, valid_on: dt.date = TODAY) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from mdm import pipeline
+from mdm.publish import publish
 from mdm.store.models import Xref
 from sandbox.seed import SeedOptions
 
@@ -36,7 +37,7 @@ def cycle(store) -> dict[str, dict[str, Any]]:
     stats["match"] = pipeline.match(ENTITY, sessions=store, mapping=mapping())
     stats["merge"] = pipeline.merge(ENTITY, sessions=store, mapping=mapping())
     for system in ("sap", "salesforce"):
-        stats[system] = pipeline.publish(ENTITY, system, sessions=store, mapping=mapping())
+        stats[system] = publish(ENTITY, system, sessions=store, mapping=mapping())
     return stats
 
 

@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import select
 
 from mdm import pipeline
+from mdm.config import DEFAULT_DIR, load_mapping
 from mdm.golden import new_golden_id
-from mdm.mappings import DEFAULT_DIR, load_mapping
+from mdm.publish import publish
 from mdm.quality import QualityGateError
 from mdm.quality.gate import Settings
 from mdm.store.models import CanonicalRecord, DqResult, GoldenRecord, OrderSync, Xref
@@ -373,10 +374,8 @@ def test_a_crm_account_with_a_malformed_vat_reaches_neither_system_while_the_res
     stats = pipeline.quality("customer", sessions=store, mapping=mapping)
     pipeline.match("customer", sessions=store, mapping=mapping)
     pipeline.merge("customer", sessions=store, mapping=mapping)
-    erp = pipeline.publish("customer", "sap", sessions=store, connector=clients["sap"], mapping=mapping)
-    crm = pipeline.publish(
-        "customer", "salesforce", sessions=store, connector=clients["salesforce"], mapping=mapping
-    )
+    erp = publish("customer", "sap", sessions=store, connector=clients["sap"], mapping=mapping)
+    crm = publish("customer", "salesforce", sessions=store, connector=clients["salesforce"], mapping=mapping)
 
     assert stats["newly_quarantined"] == 1 and reasons(store, "customer")[bad] == VAT_DE
     with store() as session:
@@ -436,7 +435,7 @@ def test_a_quarantined_crm_order_is_not_sent_to_sap_while_the_others_are(store, 
 
 
 def test_a_threshold_outside_0_to_1_is_a_mapping_error_naming_the_field(tmp_path: Path):
-    from mdm.mappings import MappingError
+    from mdm.config import MappingError
 
     text = (
         (DEFAULT_DIR / "customer.yaml").read_text().replace("max_failed_share: 0.05", "max_failed_share: 5")

@@ -11,10 +11,16 @@ from typer.testing import CliRunner
 from mdm.cli import app
 from mdm.report import REPORT_FILE, write_report
 from mdm.report.summary import collect, step_outcomes
+from mdm.stats import Outcome, StepStats
 from mdm.store.models import DqResult, MatchDecision, Run
 
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 VAT = "expect_column_values_to_match_regex(vat_number)"
+
+
+def stored(kind: str, **counts: int) -> dict:
+    """A step's result as the run log keeps it."""
+    return StepStats(step=kind, kind=kind, entity="x", outcome=Outcome(**counts)).to_json()
 
 
 def seed_store(store) -> None:
@@ -30,10 +36,10 @@ def seed_store(store) -> None:
                 stats={
                     "full": False,
                     "steps": {
-                        "quality": {"checked": 200, "quarantined": 3},
-                        "match": {"auto_linked": 80, "linked_by_golden_id": 5, "new_golden": 20, "review": 7},
-                        "publish_sap": {"created": 10, "updated": written - 10, "failed": failed},
-                        "publish_crm": {"created": 0, "updated": 2, "failed": 0},
+                        "quality": stored("quality", read=200, quarantined=3),
+                        "match": stored("match", matched=85, new=20, review=7),
+                        "publish_sap": stored("write", written=written, failed=failed),
+                        "publish_crm": stored("write", written=2),
                     },
                     "errors": {},
                 },
@@ -61,7 +67,7 @@ def seed_store(store) -> None:
                 entity="price",
                 status="failed",
                 started_at=NOW + dt.timedelta(hours=3),
-                stats={"created": 5, "updated": 1, "deactivated": 2, "failed": 1, "pricebooks_failed": 1},
+                stats=stored("write", written=8, failed=2),
                 error="PriceSyncError: the Salesforce org has no standard pricebook",
             )
         )
@@ -85,23 +91,26 @@ def seed_store(store) -> None:
             )
 
 
-def test_outcomes_are_read_from_every_kind_of_step():
-    from dags.synchub_price import STEPS as PRICE_STEPS
+def test_outcomes_are_the_sum_of_the_steps_outcomes_whatever_their_task_ids():
+    step = stored
 
-    # The price writes under the key the price DAG stores them under (its task id), not a name of our own.
-    (price_sync,) = [step for step in PRICE_STEPS if step.startswith("sync")]
     counts = step_outcomes(
         {
-            "quality": {"quarantined": 3},
-            "match": {"auto_linked": 8, "linked_by_golden_id": 1, "new_golden": 2, "review": 4},
-            "publish_sap": {"created": 1, "updated": 2, "failed": 1},
-            price_sync: {"created": 1, "updated": 1, "deactivated": 1, "failed": 2, "pricebooks_failed": 1},
-            "push_erp": {"created": 5, "failed": 1},
-            "status_crm": {"updated": 4, "failed": 0},
+            "steps": {
+                "quality": step("quality", read=10, quarantined=3),
+                "match": step("match", matched=9, new=2, review=4),
+                "publish_sap": step("write", written=3, failed=1),
+                "a_task_id_no_report_knows": step("write", written=3, failed=3, waiting=2),
+                "push_erp": step("write", written=5, failed=1),
+                "not_a_step_result": {"created": 100},
+            }
         }
     )
+    # A step run on its own stores its own stats at the top level.
+    alone = step_outcomes(step("write", written=7, failed=1))
 
-    assert counts == {"matched": 9, "new": 2, "review": 4, "quarantined": 3, "written": 15, "failed": 5}
+    assert counts == {"matched": 9, "new": 2, "review": 4, "quarantined": 3, "written": 11, "failed": 5}
+    assert alone["written"] == 7 and alone["failed"] == 1
 
 
 def test_the_report_holds_the_pass_rates_outcomes_and_scores_with_thresholds(store, tmp_path: Path):

@@ -303,7 +303,7 @@ def test_an_order_sap_refused_is_sent_again_by_a_replay_even_though_it_did_not_c
         pipeline.match(entity, sessions=store)
         pipeline.merge(entity, sessions=store)
         for system in ("sap", "salesforce"):
-            pipeline.publish(entity, system, sessions=store, connector=connectors()[system])
+            publish(entity, system, sessions=store, connector=connectors()[system])
     crm = {
         o["Id"]: o
         for o in sandboxes.org.query("SELECT Id, Status, StatusCode FROM Order", include_deleted=False)
@@ -414,7 +414,7 @@ def test_a_replay_whose_step_fails_as_a_whole_reports_still_failing_with_the_err
     [result] = errors.replay(store, None, "admin.hal")
 
     assert (result.status, result.letter_id) == ("failing", letter_id)
-    assert "no replay for widget" in (result.message or "")
+    assert "no entity 'widget'" in (result.message or "")  # and which entities are declared
     assert letters(store, id=letter_id)[0].status == "open"
     assert audit_actions(store) == [("admin.hal", "errors.replay", f"dead_letter:{letter_id}")]
 

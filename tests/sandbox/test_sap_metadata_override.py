@@ -9,7 +9,7 @@ import pytest
 
 from connectors.base import WriteRecord
 from connectors.sap_odata import SapConnector
-from mdm.mappings import entity_source
+from mdm.config import entity_source
 from sandbox.runner import load_sap_metadata
 from sandbox.sap.metadata import metadata_xml
 from sandbox.seed import SeedOptions

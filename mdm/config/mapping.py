@@ -12,37 +12,26 @@ import os
 from dataclasses import dataclass, replace
 from functools import cache, partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
 from connectors.base import EntitySource, SalesforceChild, SalesforceSource, SapSource
-
-if TYPE_CHECKING:
-    from mdm.canonical import EntityModel
-    from mdm.match.config import MatchConfig
-    from mdm.merge import SurvivorshipConfig
-    from mdm.prices import PricingConfig
+from mdm.canonical import EntityModel, compile_model
+from mdm.config.errors import MappingError, dotted_path, line_of
+from mdm.config.match import MatchConfig, MatchConfigError
+from mdm.config.pricing import PricingConfig
+from mdm.config.survivorship import SurvivorshipConfig
 
 MAPPINGS_ENV = "SYNCHUB_MAPPINGS_DIR"
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "mappings"
-ENTITIES = ("customer", "product", "price", "order")
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "mappings"
 # Sections other modules define, each checked by its own schema file next to schema.json.
 SECTION_SCHEMAS = ("match.schema.json", "survivorship.schema.json")
-
-
-class MappingError(ValueError):
-    """A mapping file is unusable; the message names the file, the line and the field."""
-
-    def __init__(self, path: Path, line: int | None, field: str | None, reason: str) -> None:
-        self.path, self.line, self.field, self.reason = path, line, field, reason
-        where = f"{path}:{line}" if line else str(path)
-        super().__init__(f"{where}: {field}: {reason}" if field else f"{where}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -79,30 +68,6 @@ def _validator() -> jsonschema.Draft202012Validator:
             [(uri, resource), *([(resource.id(), resource)] if resource.id() else [])]
         )
     return jsonschema.Draft202012Validator(main, registry=registry)
-
-
-def line_of(document: Any, path: list[str | int]) -> int | None:
-    """1-based line of the node at ``path`` (or of its nearest ancestor that has one)."""
-    node, line = document, None
-    for part in path:
-        if isinstance(node, CommentedMap) and part in node:
-            line = node.lc.key(part)[0] + 1
-            node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-            line = node.lc.item(part)[0] + 1
-            node = node[part]
-        else:
-            break
-    if line is None and isinstance(document, CommentedMap):
-        line = document.lc.line + 1
-    return line
-
-
-def dotted_path(path: list[str | int]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
 
 
 def _plain(node: Any) -> Any:
@@ -152,7 +117,6 @@ def _compiled(path: Path, text: str, schemas: Path) -> Mapping:
             "entity",
             f"file {path.name} declares entity {data['entity']!r}; name it {data['entity']}.yaml",
         )
-    from mdm.canonical import compile_model
 
     def fail(location: list[str | int], reason: str) -> MappingError:
         return MappingError(path, line_of(document, location), dotted_path(location), reason)
@@ -184,20 +148,14 @@ def _compiled(path: Path, text: str, schemas: Path) -> Mapping:
 
 
 def _match_config(section: dict[str, Any]) -> MatchConfig:
-    from mdm.match.config import MatchConfig
-
     return MatchConfig.from_dict(section)
 
 
 def _survivorship_config(section: dict[str, Any], canonical_fields: list[str]) -> SurvivorshipConfig:
-    from mdm.merge import SurvivorshipConfig
-
     return SurvivorshipConfig.from_dict(section, canonical_fields)
 
 
 def _pricing_config(section: dict[str, Any]) -> PricingConfig:
-    from mdm.prices import PricingConfig
-
     return PricingConfig.from_dict(section)
 
 
@@ -274,3 +232,19 @@ def entity_source(entity: str, directory: Path | None = None) -> EntitySource:
     if not path.exists():
         raise MappingError(path, None, None, f"no mapping for entity {entity!r}")
     return load_mapping(path).source
+
+
+def load_match_config(path: Path) -> MatchConfig:
+    """The ``match:`` section of a mapping file; errors name the file, the line and the setting."""
+    try:
+        mapping = load_mapping(Path(path))
+    except MappingError as exc:
+        raise MatchConfigError(str(exc)) from exc
+    if mapping.match is None:
+        raise MatchConfigError(f"{path}: no 'match:' section")
+    return mapping.match
+
+
+def entity_match_config(entity: str, directory: Path | None = None) -> MatchConfig:
+    """The entity's match settings: the ``match:`` section of ``<entity>.yaml`` in the mappings folder."""
+    return load_match_config(Path(directory or mappings_dir()) / f"{entity}.yaml")

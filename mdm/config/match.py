@@ -18,8 +18,7 @@ from typing import Any, Literal
 
 import jsonschema
 
-from mdm.mappings import dotted_path
-from mdm.match.features import TRANSFORMS
+from mdm.config.errors import dotted_path
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent.parent / "mappings" / "match.schema.json"
 
@@ -67,12 +66,6 @@ class Feature:
     fields: tuple[str, ...]
     transform: str = "text"
     prefix: int | None = None
-
-    def of(self, values: dict[str, Any]) -> str | None:
-        value = TRANSFORMS[self.transform]([values.get(f) for f in self.fields])
-        if value is not None and self.prefix:
-            value = value[: self.prefix]
-        return value
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = (
@@ -476,23 +469,3 @@ def probability(log2_odds: float) -> float:
 
 def _schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text())
-
-
-def load_match_config(path: Path) -> MatchConfig:
-    """The ``match:`` section of a mapping file; errors name the file, the line and the setting."""
-    from mdm.mappings import MappingError, load_mapping
-
-    try:
-        mapping = load_mapping(Path(path))
-    except MappingError as exc:
-        raise MatchConfigError(str(exc)) from exc
-    if mapping.match is None:
-        raise MatchConfigError(f"{path}: no 'match:' section")
-    return mapping.match
-
-
-def entity_match_config(entity: str, directory: Path | None = None) -> MatchConfig:
-    """The entity's match settings: the ``match:`` section of ``<entity>.yaml`` in the mappings folder."""
-    from mdm.mappings import mappings_dir
-
-    return load_match_config(Path(directory or mappings_dir()) / f"{entity}.yaml")

@@ -1,0 +1,118 @@
+"""What a step did: ``StepStats``, the one result shape of every step of every entity.
+
+Each step (extract, quality, match, merge, and the writes: publish, prices, order pushes and status)
+returns a ``StepStats``: its outcome counts under fixed names, which system it read or wrote, and the
+step's own details (pages, watermark, thresholds ...). The run log stores ``to_json()``; the DQ report,
+the demo, ``synchub sync`` and the admin view read the outcome counts through ``from_json()``, never a
+step's task id or its detail keys, so a new step or a renamed task is counted the same way.
+
+It reads like the dict it replaced (``stats["created"]``), so a caller may look at any detail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+StepKind = Literal["extract", "quality", "match", "merge", "write"]
+KINDS: tuple[StepKind, ...] = ("extract", "quality", "match", "merge", "write")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Records per outcome of one step (every count is a number of records, 0 when it does not apply)."""
+
+    read: int = 0  # read from a system (extract) or looked at (quality, match, merge)
+    written: int = 0  # created, updated or deactivated in a system
+    unchanged: int = 0  # looked at, nothing to write or change
+    failed: int = 0  # a write the system refused (in the error queue)
+    waiting: int = 0  # not sent yet, with a reason (a missing product, a customer outside the sales area)
+    quarantined: int = 0  # held back by the quality gate
+    matched: int = 0  # linked to an existing golden record
+    new: int = 0  # a new golden record
+    review: int = 0  # a pair waiting for a steward
+
+    def __add__(self, other: Outcome) -> Outcome:
+        return Outcome(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+
+    @classmethod
+    def total(cls, outcomes: Iterable[Outcome]) -> Outcome:
+        out = cls()
+        for outcome in outcomes:
+            out = out + outcome
+        return out
+
+
+OUTCOMES = tuple(f.name for f in fields(Outcome))
+
+
+@dataclass(frozen=True)
+class StepStats(Mapping[str, Any]):
+    """One step's result: its kind, the system it read or wrote, its outcome counts and its details."""
+
+    step: str  # the step's name: extract, quality, match, merge, publish, sync, push, status
+    kind: StepKind
+    entity: str
+    system: str | None = None  # salesforce or sap for extract and write steps
+    outcome: Outcome = field(default_factory=Outcome)
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"step kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
+
+    # -- the run log's JSON ------------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """What the run log and the XCom keep: the details, and the step, kind, system and outcome."""
+        return {
+            **self.details,
+            "step": self.step,
+            "kind": self.kind,
+            "entity": self.entity,
+            "system": self.system,
+            "outcome": asdict(self.outcome),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StepStats | None:
+        """A stored step result; None for what is no step result (a failed step's empty XCom)."""
+        if not isinstance(data, Mapping) or data.get("kind") not in KINDS:
+            return None
+        counts = data.get("outcome") if isinstance(data.get("outcome"), Mapping) else {}
+        outcome = Outcome(**{name: _count(counts.get(name)) for name in OUTCOMES})
+        details = {k: v for k, v in data.items() if k not in ("step", "kind", "entity", "system", "outcome")}
+        return cls(
+            step=str(data.get("step") or ""),
+            kind=data["kind"],
+            entity=str(data.get("entity") or ""),
+            system=data.get("system"),
+            outcome=outcome,
+            details=details,
+        )
+
+    # -- read as a mapping (the details, then the step's own fields) ------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self.details:
+            return self.details[key]
+        return self.to_json()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_json())
+
+    def __len__(self) -> int:
+        return len(self.to_json())
+
+
+def run_steps(stats: Mapping[str, Any] | None) -> list[StepStats]:
+    """The step results a run's stats hold: every step of a DAG run (``stats["steps"]``), or the run's own."""
+    stats = stats or {}
+    steps = stats.get("steps")
+    items = steps.values() if isinstance(steps, Mapping) else [stats]
+    return [s for s in (StepStats.from_json(item) for item in items) if s is not None]
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
