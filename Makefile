@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export AIRFLOW_HOME := $(CURDIR)
 export AIRFLOW_CONFIG := $(CURDIR)/airflow.cfg
 
-.PHONY: demo test browser bench bench-connectors bench-master-data bench-match lint venv clean
+.PHONY: demo test test-fast browser bench bench-connectors bench-master-data bench-match lint venv clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,11 @@ demo: $(STAMP)
 
 test: $(STAMP) browser
 	$(PY) -m pytest -n 2 --dist loadgroup
+
+# Every test that starts no sandbox (tests/conftest.py marks the others `integration`): the quick check
+# while working; `make test` stays the full suite.
+test-fast: $(STAMP)
+	$(PY) -m pytest -n 2 -q -m "not integration"
 
 # The admin view's browser test drives Debian's Chromium (/usr/bin/chromium) through Playwright (pinned
 # in requirements.txt; Playwright's own browser download is not used). Installs it when missing.

@@ -3,13 +3,18 @@
 Store tests take the ``store_url`` or ``store`` fixture. By default they run on a fresh SQLite
 file; when ``SYNCHUB_DATABASE_URL`` is set (the PostgreSQL pass of ``.ci/run``) they run against that
 database (under xdist one per worker, ``<database>_gw0``, ...), which is emptied before each test.
-Such tests are marked ``store`` automatically, so ``pytest -m store`` selects exactly them.
+Such tests are marked ``store`` automatically, so ``pytest -m store`` selects exactly them; tests
+that start a sandbox are marked ``integration`` the same way, so ``pytest -m "not integration"``
+(``make test-fast``) runs the rest.
 """
 
 from __future__ import annotations
 
+import inspect as pyinspect
 import os
+import re
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +44,67 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
+# What starts a sandbox: the fixture, the runner, the DAG tests' helper, an in-process server, a
+# process (`synchub sandbox up`).
+SANDBOX_STARTERS = re.compile(
+    r"\bsandbox_factory\b|\bstart_sandboxes\(|\bsandboxes_and_store\(|\bserve\(|\bPopen\("
+)
+
+
+def _source(func: Any) -> str:
+    try:
+        return pyinspect.getsource(func)
+    except (OSError, TypeError):
+        return ""
+
+
+@cache
+def _module_starters(module: Any) -> frozenset[str]:
+    """The module's own functions that start a sandbox, directly or through another of them."""
+    functions = {
+        name: _source(value)
+        for name, value in vars(module).items()
+        if pyinspect.isfunction(value) and value.__module__ == module.__name__
+    }
+    found = {name for name, text in functions.items() if SANDBOX_STARTERS.search(text)}
+    while True:
+        more = {name for name, text in functions.items() if name not in found and _calls(text, found)}
+        if not more:
+            return frozenset(found)
+        found |= more
+
+
+def _calls(text: str, names: frozenset[str] | set[str]) -> bool:
+    return any(re.search(rf"\b{re.escape(name)}\(", text) for name in names)
+
+
+def _starts_a_sandbox(item: pytest.Item) -> bool:
+    """Whether the test, one of its fixtures (the whole closure) or a function of its module it calls
+    starts a sandbox."""
+    function = getattr(item, "function", None)
+    if function is None:
+        return False
+    module = pyinspect.getmodule(function)
+    starters = _module_starters(module) if module else frozenset()
+    funcs = [function]
+    fixture_info = getattr(item, "_fixtureinfo", None)
+    for definitions in fixture_info.name2fixturedefs.values() if fixture_info else ():
+        funcs += [d.func for d in definitions if getattr(d.func, "__module__", "").startswith("tests")]
+    for func in funcs:
+        text = _source(func)
+        if SANDBOX_STARTERS.search(text) or _calls(text, starters):
+            return True
+    return False
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``store`` on every test that takes the store; ``integration`` on every test that starts a
+    sandbox (``make test-fast`` runs the others)."""
     for item in items:
         if {"store_url", "store"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.store)
+        if _starts_a_sandbox(item):
+            item.add_marker(pytest.mark.integration)
 
 
 def _empty_database(url: str) -> None:
