@@ -152,5 +152,9 @@ class Connector(Protocol):
     def write_batch(self, entity: EntitySource, records: Sequence[WriteRecord]) -> list[WriteOutcome]:
         """Write the records; one outcome per record, in order."""
 
+    def keys_for_external_ids(self, entity: EntitySource, external_ids: Sequence[str]) -> dict[str, str]:
+        """The keys of the live records holding these external ids (SyncHub's ids), by external id: what
+        an earlier, interrupted run already created."""
+
     def check(self, entities: Sequence[EntitySource]) -> list[CheckResult]:
         """Auth and reachability, metadata, and that the mapped fields exist and are writable."""

@@ -261,16 +261,34 @@ def _dedupe(names: Iterable[str]) -> list[str]:
 
 
 def parse_stamp(value: Any) -> dt.datetime | None:
-    """A Salesforce datetime (``2026-11-23T10:00:00.000+0000`` or ``...Z``) as an aware UTC datetime."""
+    """A Salesforce datetime (``2026-11-23T10:00:00.000+0000`` or ``...Z``; an ISO 8601 string or a
+    datetime, naive read as UTC) as an aware UTC datetime; None when it is none of these."""
     if not value:
         return None
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
     text = str(value).replace("Z", "+0000")
     for fmt in _STAMP_FORMATS:
         try:
             return dt.datetime.strptime(text, fmt).astimezone(dt.UTC)
         except ValueError:
             continue
-    return None
+    try:
+        stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return stamp.replace(tzinfo=dt.UTC) if stamp.tzinfo is None else stamp.astimezone(dt.UTC)
+
+
+def record_of(source: SalesforceSource, payload: Mapping[str, Any]) -> ExtractedRecord:
+    """A REST record (a dict as a query returns it) as the connector hands records on: its key, its stamp
+    (the mapping's stamp field, UTC) and its deletion flag (``IsDeleted``)."""
+    return ExtractedRecord(
+        key=str(_lookup(payload, source.key)),
+        payload=dict(payload),
+        stamp=parse_stamp(_lookup(payload, source.stamp)),
+        is_deleted=bool(_lookup(payload, "IsDeleted")),
+    )
 
 
 def _lookup(record: Mapping[str, Any], path: str) -> Any:

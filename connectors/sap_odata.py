@@ -388,6 +388,34 @@ def _parse_time(value: Any) -> dt.time:
     return dt.time(hours % 24, minutes, seconds)
 
 
+def stamp_of(source: SapSource, payload: Mapping[str, Any], timezone: str = "UTC") -> dt.datetime | None:
+    """A record's change stamp in UTC: ``LastChangeDateTime`` (``stamp: datetime``), or
+    ``LastChangeDate`` + ``LastChangeTime`` read in the system's time zone (``stamp: date+time``; S/4
+    keeps them in the system's zone, the connection's ``stamp_timezone``)."""
+    if source.stamp == "datetime":
+        value = payload.get("LastChangeDateTime")
+        return _parse_datetime(value) if value else None
+    if source.stamp == "date+time":
+        day, at = payload.get("LastChangeDate"), payload.get("LastChangeTime")
+        if not day:
+            return None
+        # An Edm.DateTime date: ISO from the connector, ``/Date(ms)/`` as OData V2 JSON writes it.
+        local = dt.datetime.combine(
+            _parse_datetime(day).date(),
+            _parse_time(at) if at else dt.time(0, 0),
+            tzinfo=ZoneInfo(timezone),
+        )
+        return local.astimezone(dt.UTC)
+    return None
+
+
+def record_of(source: SapSource, payload: Mapping[str, Any], timezone: str = "UTC") -> ExtractedRecord:
+    """A payload (the connector's JSON-able form of an entity with its expands) as the connector hands
+    records on: its key (the key properties joined by ``|``) and its stamp (``stamp_of``)."""
+    key = "|".join(str(payload.get(k)) for k in source.keys)
+    return ExtractedRecord(key=key, payload=dict(payload), stamp=stamp_of(source, payload, timezone))
+
+
 def _payload_value(prop: odata_model.StructTypeProperty, value: Any) -> Any:
     """A value as pyodata parsed it, in the connector's JSON-able payload form."""
     if value is None:
@@ -928,25 +956,7 @@ class SapConnector:
     def _record(
         self, entity_set: odata_model.EntitySet, source: SapSource, proxy: EntityProxy, tree: dict[str, dict]
     ) -> ExtractedRecord:
-        payload = _plain(entity_set.entity_type, proxy, tree)
-        key = "|".join(str(payload.get(k)) for k in source.keys)
-        return ExtractedRecord(key=key, payload=payload, stamp=self._stamp(source, payload))
-
-    def _stamp(self, source: SapSource, payload: Mapping[str, Any]) -> dt.datetime | None:
-        if source.stamp == "datetime":
-            value = payload.get("LastChangeDateTime")
-            return _parse_datetime(value) if value else None
-        if source.stamp == "date+time":
-            day, at = payload.get("LastChangeDate"), payload.get("LastChangeTime")
-            if not day:
-                return None
-            local = dt.datetime.combine(
-                dt.date.fromisoformat(str(day)[:10]),
-                _parse_time(at) if at else dt.time(0, 0),
-                tzinfo=ZoneInfo(self.settings.stamp_timezone),
-            )
-            return local.astimezone(dt.UTC)
-        return None
+        return record_of(source, _plain(entity_set.entity_type, proxy, tree), self.settings.stamp_timezone)
 
     # ------------------------------------------------------------------------------ writes
 

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from sqlalchemy import and_, select, update
 
 from connectors.base import EntitySource, SalesforceSource, WriteOutcome, WriteRecord
-from mdm import pipeline
+from mdm.config import load_entity_mapping
 from mdm.config.pricing import (
     ENTITY,
     STANDARD_KEY,
@@ -49,7 +49,8 @@ from mdm.config.pricing import (
     PricingConfig,
 )
 from mdm.runtime import Sessions, connector_for, run_step
-from mdm.stats import Outcome, StepStats
+from mdm.stats import StepStats
+from mdm.steps.write import Write, apply_writes
 from mdm.store.deadletter import open_keys, record_failure, resolve_keys
 from mdm.store.models import XREF_RECORD, CanonicalRecord, PublishState, SourceRecord, Xref
 from mdm.store.staging import StagedRecord, payload_hash, stage_records
@@ -199,7 +200,7 @@ def sync_prices(
     unchanged, failed, recovered (creates an earlier, interrupted run had done), standard_placeholders,
     pricebooks_created, missing_products (+ missing_product_examples), errors, api_calls, seconds.
     """
-    mapping = mapping or pipeline.load_entity_mapping(ENTITY)
+    mapping = mapping or load_entity_mapping(ENTITY)
     config = mapping.pricing
     if config is None:
         raise ValueError(f"mapping {mapping.path} has no pricing section")
@@ -226,15 +227,17 @@ def sync_prices(
             stats["missing_products"],
             stats["api_calls"],
         )
-        outcome = Outcome(
+        return StepStats.of(
+            "sync",
+            "write",
+            ENTITY,
+            stats,
+            system="salesforce",
             read=stats["conditions_read"],
             written=stats["created"] + stats["updated"] + stats["deactivated"],
             unchanged=stats["unchanged"],
             failed=stats["failed"] + stats["pricebooks_failed"],
             waiting=stats["missing_products"],
-        )
-        return StepStats(
-            step="sync", kind="write", entity=ENTITY, system="salesforce", outcome=outcome, details=stats
         )
 
     return run_step(sessions, ENTITY, "sync", run_id, body)
@@ -497,9 +500,15 @@ class PriceSync:
                 records.append(WriteRecord(book.key, want, remote_key=found[0], expected=found[1]))
         if not records:
             return ids
-        outcomes = self.connector.write_batch(self.pricebook_source, records)
+        report = apply_writes(
+            self.connector,
+            self.pricebook_source,
+            [Write(r.key, r, "pricebook") for r in records],
+            system="salesforce",
+            chunk_size=WRITE_CHUNK,
+        )
         staged = []
-        for book, record, outcome in zip(self.config.pricebooks, records, outcomes, strict=True):
+        for book, record, (_, outcome) in zip(self.config.pricebooks, records, report.done, strict=True):
             if outcome.status == "failed" or not (outcome.remote_key or record.remote_key):
                 self.result.counts["pricebooks_failed"] += 1
                 self.result.failures.append(
@@ -695,10 +704,9 @@ class PriceSync:
     def _recover_creates(self, writes: Sequence[_Write]) -> None:
         """Creates an interrupted earlier run already made (found by SyncHub id) become updates."""
         creates = [w for w in writes if w.kind == "create"]
-        lookup = getattr(self.connector, "keys_for_external_ids", None)
-        if not creates or lookup is None:
+        if not creates:
             return
-        found = lookup(self.mapping.source, [w.record.key for w in creates])
+        found = self.connector.keys_for_external_ids(self.mapping.source, [w.record.key for w in creates])
         for write in creates:
             remote = found.get(write.record.key)
             if remote is not None:
@@ -710,15 +718,18 @@ class PriceSync:
             log.warning("sync prices: %d entries to create were already there (an earlier run)", len(found))
 
     def _write(self, writes: Sequence[_Write]) -> list[tuple[_Write, WriteOutcome]]:
-        done: list[tuple[_Write, WriteOutcome]] = []
-        for start in range(0, len(writes), WRITE_CHUNK):
-            chunk = writes[start : start + WRITE_CHUNK]
-            outcomes = self.connector.write_batch(self.mapping.source, [w.record for w in chunk])
-            if len(outcomes) != len(chunk):
-                raise RuntimeError(f"salesforce returned {len(outcomes)} outcomes for {len(chunk)} records")
-            for write, outcome in zip(chunk, outcomes, strict=True):
-                self._count(write, outcome)
-                done.append((write, outcome))
+        """The entries sent (the error queue is settled once at the end, ``_error_queue``: the sync diffs
+        every wanted entry, so what it no longer wants leaves the queue too)."""
+        report = apply_writes(
+            self.connector,
+            self.mapping.source,
+            [Write(w.record.key, w.record, w.kind, item=w) for w in writes],
+            system="salesforce",
+            chunk_size=WRITE_CHUNK,
+        )
+        done = [(write.item, outcome) for write, outcome in report.done]
+        for write, outcome in done:
+            self._count(write, outcome)
         return done
 
     def _count(self, write: _Write, outcome: WriteOutcome) -> None:

@@ -49,13 +49,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from connectors.base import WriteOutcome, WriteRecord
-from mdm import pipeline
 from mdm.canonical import to_target
+from mdm.config import load_entity_mapping
 from mdm.runtime import Sessions, System, aware, connector_for, run_step, same_value
-from mdm.stats import Outcome, StepStats
-from mdm.store.deadletter import open_keys, record_failure, resolve_keys
+from mdm.stats import StepStats
+from mdm.steps.extract import stage_payloads
+from mdm.steps.merge import merge_golden_records
+from mdm.steps.write import Write, apply_writes
+from mdm.store.deadletter import open_keys, resolve_keys
 from mdm.store.models import (
     XREF_RECORD,
     CanonicalRecord,
@@ -164,7 +168,7 @@ def publish(
     """
     if system not in ("salesforce", "sap"):
         raise ValueError(f"system must be salesforce or sap, not {system!r}")
-    mapping = mapping or pipeline.load_entity_mapping(entity)
+    mapping = mapping or load_entity_mapping(entity)
     if mapping.model is None:
         raise ValueError(f"mapping {mapping.path} has no canonical section to publish from")
 
@@ -185,16 +189,17 @@ def publish(
             stats["failed"],
             stats["api_calls"],
         )
-        outcome = Outcome(
+        return StepStats.of(
+            "publish",
+            "write",
+            entity,
+            stats,
+            system=system,
             read=stats["golden"],
             written=stats["created"] + stats["updated"],
             unchanged=stats["unchanged"],
             failed=stats["failed"],
             waiting=stats["not_created"],
-        )
-        details = {k: v for k, v in stats.items() if k not in ("system", "entity")}
-        return StepStats(
-            step="publish", kind="write", entity=entity, system=system, outcome=outcome, details=details
         )
 
     return run_step(sessions, entity, f"publish_{system}", run_id, body)
@@ -225,12 +230,12 @@ class Publisher:
         self.id_field: str | None = (
             source.salesforce.external_id if system == "salesforce" else source.sap.external_id
         )
-        options = mapping.raw["systems"][system]
-        self.may_create: bool = options.get("create", True)
-        self.create_when: str | None = options.get("create_when")
-        self.read_back: bool = bool(options.get("read_back_created", False))
+        options = mapping.publish[system]
+        self.may_create: bool = options.create
+        self.create_when: str | None = options.create_when
+        self.read_back: bool = options.read_back_created
         self._created: dict[str, str] = {}  # golden id -> key of the record this publish created
-        self.retire_values: dict[str, Any] = dict(options.get("retire_duplicates") or {})
+        self.retire_values: dict[str, Any] = dict(options.retire_duplicates)
         self.stats = _Stats(system, mapping.entity)
         self._evaluated: set[str] = set()  # golden ids the plan compared with the system
 
@@ -476,11 +481,31 @@ class Publisher:
         if creates and self.system == "sap":
             self._find_earlier_creates(creates)
         writes = updates + creates
-        for start in range(0, len(writes), WRITE_CHUNK):
-            chunk = writes[start : start + WRITE_CHUNK]
+
+        def build(chunk: list[_Write]) -> list[Write]:
             records = self._records(chunk, members)
-            outcomes = self.connector.write_batch(self.mapping.source, records)
-            self._record(chunk, outcomes, states, records)
+            return [
+                Write(
+                    write.golden_id,
+                    record,
+                    "create" if write.member is None or write.found else "update",
+                    item=write,
+                )
+                for write, record in zip(chunk, records, strict=True)
+            ]
+
+        apply_writes(
+            self.connector,
+            self.mapping.source,
+            writes,
+            system=self.system,
+            chunk_size=WRITE_CHUNK,
+            build=build,
+            sessions=self.sessions,
+            run_id=self.run_id,
+            queue=True,
+            after_chunk=lambda session, done: self._record(session, done, states),
+        )
         self._settle_letters({w.golden_id for w in writes})
         if self.read_back and self._created:
             self._read_back()
@@ -492,7 +517,7 @@ class Publisher:
         the next publish of this run, and the next extraction finds them unchanged."""
         keys = sorted(set(self._created.values()))
         records = self.connector.read_keys(self.mapping.source, keys)
-        pipeline.stage_payloads(
+        stage_payloads(
             self.entity,
             self.system,
             records,
@@ -500,7 +525,7 @@ class Publisher:
             run_id=self.run_id,
             mapping=self.mapping,
         )
-        pipeline.merge_golden_records(self.sessions, self.mapping, self.run_id, only=set(self._created))
+        merge_golden_records(self.sessions, self.mapping, self.run_id, only=set(self._created))
         self.stats.counts["read_back"] += len(records)
         missing = len(keys) - len(records)
         if missing:
@@ -522,10 +547,7 @@ class Publisher:
 
     def _find_earlier_creates(self, creates: list[_Write]) -> None:
         """SAP partners that already hold a golden id to create: an earlier run wrote them, then died."""
-        lookup = getattr(self.connector, "keys_for_external_ids", None)
-        if lookup is None:
-            return
-        found = lookup(self.mapping.source, [w.golden_id for w in creates])
+        found = self.connector.keys_for_external_ids(self.mapping.source, [w.golden_id for w in creates])
         for write in creates:
             key = found.get(write.golden_id)
             if key is not None:
@@ -538,97 +560,74 @@ class Publisher:
                 len(found),
             )
 
-    def _record(
-        self,
-        writes: Sequence[_Write],
-        outcomes: Sequence[WriteOutcome],
-        states: dict,
-        records: Sequence[WriteRecord] | None = None,
-    ) -> None:
-        """Capture new keys into the xref and what was written into publish_state; count the outcomes;
-        failures into the error queue, golden records written in full out of it."""
-        if len(outcomes) != len(writes):
-            raise RuntimeError(f"{self.system} returned {len(outcomes)} outcomes for {len(writes)} records")
-        failed_goldens = {w.golden_id for w, o in zip(writes, outcomes, strict=True) if o.status == "failed"}
+    def _record(self, session: Session, done: list[tuple[Write, WriteOutcome]], states: dict) -> None:
+        """In the chunk's transaction (the error queue is the write engine's): new keys into the xref,
+        what was written into publish_state, the outcomes counted."""
+        failed_goldens = {w.key for w, o in done if o.status == "failed"}
         now = utcnow()
-        with self.sessions.begin() as session:
-            linked = {
-                key
-                for (key,) in session.execute(
-                    select(Xref.source_key).where(
-                        Xref.system == self.system,
-                        Xref.entity == self.entity,
-                        Xref.source_key.in_([o.remote_key for o in outcomes if o.remote_key]),
-                    )
+        linked = {
+            key
+            for (key,) in session.execute(
+                select(Xref.source_key).where(
+                    Xref.system == self.system,
+                    Xref.entity == self.entity,
+                    Xref.source_key.in_([o.remote_key for _, o in done if o.remote_key]),
                 )
-            }
-            written: dict[str, tuple[_Write, str | None]] = {}  # golden id -> (write, key to remember)
-            sent = list(records) if records is not None else [None] * len(writes)
-            for write, outcome, record in zip(writes, outcomes, sent, strict=True):
-                if outcome.status == "failed":
-                    self.stats.fail(write, outcome.error_code or "UNKNOWN", outcome.error_message or "")
-                    record_failure(
-                        session,
-                        entity=self.entity,
-                        system=self.system,
-                        operation="create" if write.member is None or write.found else "update",
-                        record_key=write.golden_id,
-                        code=outcome.error_code or "UNKNOWN",
-                        message=outcome.error_message or "",
-                        payload=dict(record.fields) if record is not None else dict(write.fields),
-                        run_id=self.run_id,
-                    )
-                    continue
-                creating = write.member is None or write.found
-                if creating:
-                    if write.found:
-                        self.stats.counts["recovered"] += 1
-                    elif outcome.status == "updated":  # Salesforce's upsert found it: an earlier run
-                        self.stats.counts["recovered"] += 1
-                    else:
-                        self.stats.counts["created"] += 1
-                    key = outcome.remote_key or write.member
-                    if key:
-                        self._created[write.golden_id] = key
-                    if key and key not in linked:
-                        session.add(
-                            Xref(
-                                golden_id=write.golden_id,
-                                system=self.system,
-                                entity=self.entity,
-                                source_key=key,
-                                created_by_synchub=True,
-                                link_rule=_LINK_RULE,
-                                linked_at=now,
-                            )
-                        )
-                        linked.add(key)
+            )
+        }
+        written: dict[str, tuple[_Write, str | None]] = {}  # golden id -> (write, key to remember)
+        for sent, outcome in done:
+            write: _Write = sent.item
+            if outcome.status == "failed":
+                self.stats.fail(write, outcome.error_code or "UNKNOWN", outcome.error_message or "")
+                continue
+            creating = write.member is None or write.found
+            if creating:
+                if write.found:
+                    self.stats.counts["recovered"] += 1
+                elif outcome.status == "updated":  # Salesforce's upsert found it: an earlier run
+                    self.stats.counts["recovered"] += 1
                 else:
-                    self.stats.counts[outcome.status if outcome.status != "created" else "updated"] += 1
-                    key = write.member
-                if write.retire:
-                    self.stats.counts["duplicates_retired"] += 1
-                    continue  # the golden record's own write state is the primary's
-                if write.golden_id not in failed_goldens and outcome.status != "unchanged":
-                    # The key remembered is the one holding the golden id (Salesforce: only one can).
-                    if write.golden_id not in written or self.id_field in write.fields:
-                        written[write.golden_id] = (write, key)
-            succeeded = {w.golden_id for w in writes} - failed_goldens
-            if succeeded:
-                resolve_keys(session, entity=self.entity, system=self.system, record_keys=succeeded)
-            for golden_id, (write, key) in written.items():
-                state = session.get(PublishState, (golden_id, self.system))
-                if state is None:
-                    state = PublishState(golden_id=golden_id, system=self.system)
-                    session.add(state)
-                state.remote_key = key
-                state.values = write.target
-                state.values_hash = payload_hash(write.target)
-                state.written_at = now
-                state.run_id = self.run_id
-                states[golden_id] = state
-            session.flush()
-            session.expunge_all()
+                    self.stats.counts["created"] += 1
+                key = outcome.remote_key or write.member
+                if key:
+                    self._created[write.golden_id] = key
+                if key and key not in linked:
+                    session.add(
+                        Xref(
+                            golden_id=write.golden_id,
+                            system=self.system,
+                            entity=self.entity,
+                            source_key=key,
+                            created_by_synchub=True,
+                            link_rule=_LINK_RULE,
+                            linked_at=now,
+                        )
+                    )
+                    linked.add(key)
+            else:
+                self.stats.counts[outcome.status if outcome.status != "created" else "updated"] += 1
+                key = write.member
+            if write.retire:
+                self.stats.counts["duplicates_retired"] += 1
+                continue  # the golden record's own write state is the primary's
+            if write.golden_id not in failed_goldens and outcome.status != "unchanged":
+                # The key remembered is the one holding the golden id (Salesforce: only one can).
+                if write.golden_id not in written or self.id_field in write.fields:
+                    written[write.golden_id] = (write, key)
+        for golden_id, (write, key) in written.items():
+            state = session.get(PublishState, (golden_id, self.system))
+            if state is None:
+                state = PublishState(golden_id=golden_id, system=self.system)
+                session.add(state)
+            state.remote_key = key
+            state.values = write.target
+            state.values_hash = payload_hash(write.target)
+            state.written_at = now
+            state.run_id = self.run_id
+            states[golden_id] = state
+        session.flush()
+        session.expunge_all()
 
 
 def _changes(

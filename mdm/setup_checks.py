@@ -66,7 +66,7 @@ def sap_probes(mappings: AbcMapping[str, Mapping]) -> list[Probe]:
     probes: list[Probe] = []
     areas: dict[tuple[str, str, str], str] = {}
     order = mappings.get("order")
-    header = (order.raw.get("orders") or {}).get("header") or {} if order else {}
+    header = order.orders.header if order and order.orders else {}
     if header:
         areas[_area(header, "OrganizationDivision")] = "order.yaml orders.header"
         if header.get("SalesOrderType"):
@@ -80,7 +80,7 @@ def sap_probes(mappings: AbcMapping[str, Mapping]) -> list[Probe]:
                 )
             )
     customer = mappings.get("customer")
-    publish = (customer.raw.get("systems") or {}).get("sap", {}).get("publish") or {} if customer else {}
+    publish = customer.publish["sap"].rules if customer else {}
     area_values = _constants(publish, _AREA_PREFIX)
     if area_values:
         areas.setdefault(_area(area_values, "Division"), "customer.yaml publish")
@@ -106,7 +106,7 @@ def sap_probes(mappings: AbcMapping[str, Mapping]) -> list[Probe]:
                 f"BusinessPartnerGrouping eq {_literal(grouping)}",
             )
         )
-    tax_types = ((customer.raw.get("value_maps") or {}).get("tax_type") if customer else None) or {}
+    tax_types = (customer.value_maps.get("tax_type") if customer else None) or {}
     for tax_type in sorted(set(tax_types.values())):
         probes.append(
             Probe(

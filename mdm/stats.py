@@ -62,6 +62,22 @@ class StepStats(Mapping[str, Any]):
         if self.kind not in KINDS:
             raise ValueError(f"step kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
 
+    @classmethod
+    def of(
+        cls,
+        step: str,
+        kind: StepKind,
+        entity: str,
+        details: Mapping[str, Any],
+        *,
+        system: str | None = None,
+        **counts: int,
+    ) -> StepStats:
+        """A step's result from its own stats dict (its ``entity`` and ``system`` keys are the step's
+        fields here) and its outcome counts (``read=``, ``written=`` ... as ``Outcome`` names them)."""
+        own = {k: v for k, v in details.items() if k not in ("entity", "system")}
+        return cls(step=step, kind=kind, entity=entity, system=system, outcome=Outcome(**counts), details=own)
+
     # -- the run log's JSON ------------------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:

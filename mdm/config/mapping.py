@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from mdm.canonical import EntityModel, compile_model
 from mdm.config.errors import MappingError, dotted_path, line_of
 from mdm.config.match import MatchConfig, MatchConfigError
 from mdm.config.pricing import PricingConfig
+from mdm.config.sections import OrderSettings, PublishOptions, QualitySettings
 from mdm.config.survivorship import SurvivorshipConfig
 
 MAPPINGS_ENV = "SYNCHUB_MAPPINGS_DIR"
@@ -44,6 +45,14 @@ class Mapping:
     match: MatchConfig | None = None  # the match: section
     survivorship: SurvivorshipConfig | None = None  # the survivorship: section
     pricing: PricingConfig | None = None  # the pricing: section (price entity)
+    orders: OrderSettings | None = None  # the orders: section (order entity)
+    quality: QualitySettings = field(default_factory=QualitySettings)  # the quality: section
+    publish: dict[str, PublishOptions] = field(default_factory=dict)  # system -> how SyncHub writes to it
+    value_maps: dict[str, Any] = field(default_factory=dict)  # the value_maps: section as written
+
+    def section(self, name: str) -> Any:
+        """A section as written in the file (None when absent), for what keeps a digest of it."""
+        return self.raw.get(name)
 
 
 def mappings_dir() -> Path:
@@ -144,6 +153,10 @@ def _compiled(path: Path, text: str, schemas: Path) -> Mapping:
             partial(_survivorship_config, canonical_fields=list(data.get("canonical", {}).get("fields", {}))),
         ),
         pricing=pricing,
+        orders=_section(data, "orders", fail, OrderSettings.from_dict),
+        quality=QualitySettings.from_dict(data.get("quality")),
+        publish={system: PublishOptions.from_dict(options) for system, options in data["systems"].items()},
+        value_maps=dict(data.get("value_maps") or {}),
     )
 
 
@@ -224,6 +237,11 @@ def load_mappings(directory: Path | None = None) -> dict[str, Mapping]:
         mapping = load_mapping(path)
         mappings[mapping.entity] = mapping
     return mappings
+
+
+def load_entity_mapping(entity: str) -> Mapping:
+    """``mappings/<entity>.yaml`` (``SYNCHUB_MAPPINGS_DIR`` overrides the folder)."""
+    return load_mapping(mappings_dir() / f"{entity}.yaml")
 
 
 def entity_source(entity: str, directory: Path | None = None) -> EntitySource:

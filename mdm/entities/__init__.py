@@ -28,7 +28,7 @@ import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -218,3 +218,30 @@ def replay_publish(entity: str) -> Callable[[Replay], None]:
         )
 
     return replay
+
+
+def master_data_entity(
+    name: str,
+    *,
+    title: str,
+    help: str,
+    schedule: str,
+    erp_asset: str | None = None,
+    crm_asset: str | None = None,
+    **options: Any,
+) -> Entity:
+    """A mastered entity: the master-data steps, replay by publishing again, the exports as its outputs."""
+    return Entity(
+        name=name,
+        kind="mastered",
+        title=title,
+        help=help,
+        steps=master_data_steps(name, erp_asset=erp_asset, crm_asset=crm_asset),
+        replay=replay_publish(name),
+        schedule=schedule,
+        outputs=(
+            f"golden records: synchub golden export --entity {name} > golden_{name}.csv",
+            f"cross-reference: synchub xref export --entity {name} > xref_{name}.csv",
+        ),
+        **options,
+    )

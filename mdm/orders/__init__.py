@@ -1,5 +1,6 @@
 """Orders: activated CRM orders become SAP sales orders; SAP's number and status come back (``sync``)."""
 
-from mdm.orders.sync import OrderSettings, push_orders, status_to_crm, translate
+from mdm.config.sections import OrderSettings
+from mdm.orders.sync import push_orders, status_to_crm, translate
 
 __all__ = ["OrderSettings", "push_orders", "status_to_crm", "translate"]

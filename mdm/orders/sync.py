@@ -40,11 +40,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.base import WriteRecord
-from mdm import pipeline
+from connectors.base import WriteOutcome, WriteRecord
 from mdm.canonical import to_target
+from mdm.config import load_entity_mapping
+from mdm.config.sections import OrderSettings, order_is_due
 from mdm.runtime import Sessions, aware, chunked, connector_for, run_step, same_value
-from mdm.stats import Outcome, StepStats
+from mdm.stats import StepStats
+from mdm.steps.extract import extract, stage_payloads
+from mdm.steps.write import Write, apply_writes
 from mdm.store.deadletter import record_failure, resolve, resolve_keys
 from mdm.store.models import (
     CANONICAL_SOURCE,
@@ -67,33 +70,6 @@ ENTITY = "order"
 MAX_EXAMPLES = 20
 WRITE_CHUNK = 200  # orders per connector call; the store is updated after each
 _IN = 500  # keys per IN (...) list
-
-
-@dataclass(frozen=True)
-class OrderSettings:
-    """The ``orders:`` section of mappings/order.yaml."""
-
-    send_when_status_category: str
-    header: dict[str, Any]
-    currency: str
-    item_amounts: bool
-
-    @classmethod
-    def of(cls, mapping: EntityMapping) -> OrderSettings:
-        section = mapping.raw.get("orders")
-        if section is None:
-            raise ValueError(f"mapping {mapping.path} has no orders section")
-        return cls(
-            send_when_status_category=section.get("send_when_status_category", "Activated"),
-            header=dict(section["header"]),
-            currency=section["currency"],
-            item_amounts=section.get("item_amounts", True),
-        )
-
-
-def order_is_due(payload: dict[str, Any], category: str) -> bool:
-    """Whether a staged CRM order is to be sent: its status category (StatusCode) is ``category``."""
-    return str(payload.get("StatusCode") or "") == category
 
 
 @dataclass
@@ -258,8 +234,10 @@ def push_orders(
     before and not changed since: not sent again), refreshed (SAP orders staged after the creates),
     api_calls, seconds.
     """
-    mapping = mapping or pipeline.load_entity_mapping(ENTITY)
-    settings = OrderSettings.of(mapping)
+    mapping = mapping or load_entity_mapping(ENTITY)
+    settings = mapping.orders
+    if settings is None:
+        raise ValueError(f"mapping {mapping.path} has no orders section")
 
     def body(store: Sessions, run: int | None) -> StepStats:
         sap = connector or connector_for("sap")
@@ -272,8 +250,8 @@ def push_orders(
         if stale:
             # Extending a customer to a sales area does not move the partner's change stamp: read
             # those partners again before an order waits for them.
-            customers = pipeline.load_entity_mapping("customer")
-            pipeline.stage_payloads(
+            customers = load_entity_mapping("customer")
+            stage_payloads(
                 "customer",
                 "sap",
                 sap.read_keys(customers.source, stale),
@@ -291,37 +269,38 @@ def push_orders(
                 if plan.crm_id in found:
                     plan.state, plan.erp_order = "linked", found[plan.crm_id]
                     report.add("recovered", {"crm_order": plan.crm_id, "erp_order": plan.erp_order})
-        sends = [p for p in plans if p.state == "created"]
-        for part in chunked(sends, WRITE_CHUNK):
-            outcomes = sap.write_batch(mapping.source, [WriteRecord(p.crm_id, p.fields or {}) for p in part])
-            if len(outcomes) != len(part):
-                raise RuntimeError(f"sap returned {len(outcomes)} outcomes for {len(part)} orders")
-            for plan, outcome in zip(part, outcomes, strict=True):
-                if outcome.status == "failed":
-                    plan.state = "failed"
-                    plan.error_code, plan.error_message = outcome.error_code, outcome.error_message or ""
-                    plan.reason = (
-                        f"SAP rejected the order: {outcome.error_code or 'UNKNOWN'}: {outcome.error_message}"
-                    )
-                    report.add(
-                        "failed",
-                        {
-                            "crm_order": plan.crm_id,
-                            "code": outcome.error_code,
-                            "message": outcome.error_message,
-                        },
-                    )
-                else:
-                    plan.erp_order = outcome.remote_key
-                    report.add("created", {"crm_order": plan.crm_id, "erp_order": plan.erp_order})
+        sends = [
+            Write(p.crm_id, WriteRecord(p.crm_id, p.fields or {}), "create", item=p)
+            for p in plans
+            if p.state == "created"
+        ]
+        # The error queue is kept with each order's state (_save), waiting and unchanged ones included.
+        sent = apply_writes(sap, mapping.source, sends, system="sap", chunk_size=WRITE_CHUNK)
+        for write, outcome in sent.done:
+            plan = write.item
+            if outcome.status == "failed":
+                plan.state = "failed"
+                plan.error_code, plan.error_message = outcome.error_code, outcome.error_message or ""
+                plan.reason = (
+                    f"SAP rejected the order: {outcome.error_code or 'UNKNOWN'}: {outcome.error_message}"
+                )
+                report.add(
+                    "failed",
+                    {
+                        "crm_order": plan.crm_id,
+                        "code": outcome.error_code,
+                        "message": outcome.error_message,
+                    },
+                )
+            else:
+                plan.erp_order = outcome.remote_key
+                report.add("created", {"crm_order": plan.crm_id, "erp_order": plan.erp_order})
         with store.begin() as session:
             _save(session, plans, run)
         refreshed = None
         if report.counts["created"]:
             # Stage the new SAP orders now, so their number and status reach the CRM in this run.
-            refreshed = pipeline.extract(
-                ENTITY, "sap", sessions=store, run_id=run, connector=sap, mapping=mapping
-            )
+            refreshed = extract(ENTITY, "sap", sessions=store, run_id=run, connector=sap, mapping=mapping)
         stats = {
             "entity": ENTITY,
             "orders": report.counts["orders"],
@@ -347,15 +326,17 @@ def push_orders(
             stats["waiting"],
             stats["failed"],
         )
-        outcome = Outcome(
+        return StepStats.of(
+            "push",
+            "write",
+            ENTITY,
+            stats,
+            system="sap",
             read=stats["orders"],
             written=stats["created"],
             unchanged=stats["already_in_erp"],
             failed=stats["failed"],
             waiting=stats["waiting"],
-        )
-        return StepStats(
-            step="push", kind="write", entity=ENTITY, system="sap", outcome=outcome, details=stats
         )
 
     return run_step(sessions, ENTITY, "push_erp", run_id, body)
@@ -603,7 +584,7 @@ def status_to_crm(
     amount_mismatch (SyncHub-created orders whose SAP net total differs from the CRM's), failed (with
     errors), api_calls, seconds.
     """
-    mapping = mapping or pipeline.load_entity_mapping(ENTITY)
+    mapping = mapping or load_entity_mapping(ENTITY)
 
     def body(store: Sessions, run: int | None) -> StepStats:
         crm = connector or connector_for("salesforce")
@@ -639,45 +620,45 @@ def status_to_crm(
                     settled.append(state.crm_order_id)
                 continue
             writes.append((state, want, changes))
-        for part in chunked(writes, WRITE_CHUNK):
-            outcomes = crm.write_batch(
-                mapping.source,
-                [WriteRecord(s.crm_order_id, changes, remote_key=s.crm_order_id) for s, _, changes in part],
-            )
-            with store.begin() as session:
-                now = utcnow()
-                for (state, want, changes), outcome in zip(part, outcomes, strict=True):
-                    row = session.get(OrderSync, state.crm_order_id)
-                    if outcome.status == "failed":
-                        report.add(
-                            "failed",
-                            {
-                                "crm_order": state.crm_order_id,
-                                "code": outcome.error_code,
-                                "message": outcome.error_message,
-                            },
-                        )
-                        record_failure(
-                            session,
-                            entity=ENTITY,
-                            system="salesforce",
-                            operation="update",
-                            record_key=state.crm_order_id,
-                            code=outcome.error_code,
-                            message=outcome.error_message or "",
-                            payload=changes,
-                            run_id=run,
-                        )
-                        continue
-                    report.add("updated" if outcome.status != "unchanged" else "unchanged")
-                    row.crm_written, row.crm_written_at, row.updated_at = want, now, now
-                    resolve(
-                        session,
-                        entity=ENTITY,
-                        system="salesforce",
-                        operation="update",
-                        record_key=state.crm_order_id,
+
+        def written(session: Session, done: list[tuple[Write, WriteOutcome]]) -> None:
+            """What SyncHub wrote to each CRM order (its echo check), in the chunk's transaction."""
+            now = utcnow()
+            for write, outcome in done:
+                state, want = write.item
+                if outcome.status == "failed":
+                    report.add(
+                        "failed",
+                        {
+                            "crm_order": state.crm_order_id,
+                            "code": outcome.error_code,
+                            "message": outcome.error_message,
+                        },
                     )
+                    continue
+                report.add("updated" if outcome.status != "unchanged" else "unchanged")
+                row = session.get(OrderSync, state.crm_order_id)
+                row.crm_written, row.crm_written_at, row.updated_at = want, now, now
+
+        apply_writes(
+            crm,
+            mapping.source,
+            [
+                Write(
+                    state.crm_order_id,
+                    WriteRecord(state.crm_order_id, changes, remote_key=state.crm_order_id),
+                    "update",
+                    item=(state, want),
+                )
+                for state, want, changes in writes
+            ],
+            system="salesforce",
+            chunk_size=WRITE_CHUNK,
+            sessions=store,
+            run_id=run,
+            queue=True,
+            after_chunk=written,
+        )
         with store.begin() as session:
             resolve_keys(session, entity=ENTITY, system="salesforce", record_keys=settled)
             for crm_id, mismatch in mismatches.items():
@@ -705,14 +686,16 @@ def status_to_crm(
             stats["unchanged"],
             stats["failed"],
         )
-        outcome = Outcome(
+        return StepStats.of(
+            "status",
+            "write",
+            ENTITY,
+            stats,
+            system="salesforce",
             read=stats["orders"],
             written=stats["updated"],
             unchanged=stats["unchanged"],
             failed=stats["failed"],
-        )
-        return StepStats(
-            step="status", kind="write", entity=ENTITY, system="salesforce", outcome=outcome, details=stats
         )
 
     return run_step(sessions, ENTITY, "status_crm", run_id, body)

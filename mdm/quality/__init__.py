@@ -10,8 +10,6 @@ from __future__ import annotations
 QUARANTINE_PREFIX = "expectation failed: "
 # Reasons of the completeness check before the suites existed: the gate owns (and releases) them too.
 LEGACY_PREFIXES = ("missing required field(s): ",)
-DEFAULT_MAX_FAILED_SHARE = 0.05
-DEFAULT_MIN_RECORDS = 20
 
 
 class QualityGateError(RuntimeError):

@@ -35,9 +35,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mdm.config import Mapping as EntityMapping
+from mdm.config.sections import DEFAULT_SEND_WHEN
+from mdm.config.sections import QualitySettings as Settings
 from mdm.quality import (
-    DEFAULT_MAX_FAILED_SHARE,
-    DEFAULT_MIN_RECORDS,
     LEGACY_PREFIXES,
     QUARANTINE_PREFIX,
     QualityGateError,
@@ -56,22 +56,6 @@ CHUNK = 500
 GOLDEN = "golden"
 Action = Literal["quarantine", "report"]
 Sessions = sessionmaker[Session]
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The ``quality:`` section of an entity mapping."""
-
-    max_failed_share: float = DEFAULT_MAX_FAILED_SHARE
-    min_records: int = DEFAULT_MIN_RECORDS
-
-    @classmethod
-    def of(cls, mapping: EntityMapping) -> Settings:
-        section = mapping.raw.get("quality") or {}
-        return cls(
-            max_failed_share=float(section.get("max_failed_share", DEFAULT_MAX_FAILED_SHARE)),
-            min_records=int(section.get("min_records", DEFAULT_MIN_RECORDS)),
-        )
 
 
 @dataclass(frozen=True)
@@ -222,7 +206,7 @@ def _source_batches(session: Session, mapping: EntityMapping) -> dict[str, _Batc
 
 def _add_order_references(session: Session, mapping: EntityMapping, batch: _Batch) -> None:
     """customer_in_xref / products_in_xref for the CRM orders SyncHub sends (None for the others)."""
-    send_when = str((mapping.raw.get("orders") or {}).get("send_when_status_category") or "Activated")
+    send_when = mapping.orders.send_when_status_category if mapping.orders else DEFAULT_SEND_WHEN
 
     def known(entity: str) -> set[str]:
         return set(
@@ -388,7 +372,7 @@ def validate(
     """
     clock = time.perf_counter()
     entity = mapping.entity
-    settings = settings or Settings.of(mapping)
+    settings = settings or mapping.quality
     suites = suites or load_suites(mapping)
     with store() as session:
         batches = list(_source_batches(session, mapping).values())

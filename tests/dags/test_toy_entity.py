@@ -59,7 +59,7 @@ def test_its_dag_runs_end_to_end_through_airflow(toy) -> None:
     assert result.exit_code == 0, result.output
     assert "DAG synchub_toy" in result.output and "success" in result.output
     assert "toy sync per system" in result.output  # a mastered entity's summary
-    assert "synchub golden export --entity toy" in result.output  # its declared outputs
+    assert "synchub golden export --entity toy" in result.output  # a mastered entity's outputs
 
 
 def test_every_step_stored_its_result_and_the_report_counts_them(toy) -> None:
