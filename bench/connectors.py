@@ -96,7 +96,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from connectors.salesforce import SalesforceConnector
-    from connectors.sap_odata import SapConnector
+    from connectors.sap import SapConnector
 
     source = entity_source("customer")
     ok = True

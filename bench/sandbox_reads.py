@@ -49,7 +49,7 @@ def sap_client(env: dict[str, str]) -> pyodata.Client:
     conn = json.loads(env["AIRFLOW_CONN_SYNCHUB_ERP"])
     session = requests.Session()
     session.auth = (conn["login"], conn["password"])
-    session.verify = conn["extra"]["ca_bundle"]
+    session.verify = conn["extra"]["synchub_ca_bundle"]
     session.params = {"sap-client": conn["extra"]["sap-client"]}
     base = f"{conn['schema']}://{conn['host']}:{conn['port']}"
     return pyodata.Client(f"{base}/sap/opu/odata/sap/API_BUSINESS_PARTNER/", session)

@@ -133,7 +133,7 @@ def _connector(system: str, conn_id: str):
         from connectors.salesforce import SalesforceConnector
 
         return SalesforceConnector.from_airflow(conn_id)
-    from connectors.sap_odata import SapConnector
+    from connectors.sap import SapConnector
 
     return SapConnector.from_airflow(conn_id)
 

@@ -44,7 +44,7 @@ def sap_session_from_connection(conn_id: str = "synchub_erp") -> tuple[requests.
     extra = conn.extra_dejson
     session = requests.Session()
     session.auth = (conn.login or "", conn.password or "")
-    session.verify = extra.get("ca_bundle") or True
+    session.verify = extra.get("synchub_ca_bundle") or extra.get("ca_bundle") or True
     client = extra.get("sap-client")
     if client:
         session.params = {"sap-client": client}

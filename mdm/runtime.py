@@ -94,7 +94,7 @@ def connector_for(system: str) -> Connector:
 
         return SalesforceConnector.from_airflow(DEFAULT_CONN_IDS[system])
     if system == "sap":
-        from connectors.sap_odata import SapConnector
+        from connectors.sap import SapConnector
 
         return SapConnector.from_airflow(DEFAULT_CONN_IDS[system])
     raise ValueError(f"system must be one of {', '.join(SYSTEMS)}, not {system!r}")

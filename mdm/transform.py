@@ -16,7 +16,6 @@ import inspect
 import re
 import types
 import typing
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -25,6 +24,8 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 import pycountry
+
+from mdm.normalise import unaccent, without_postal_country_prefix, without_vat_noise
 
 
 class TransformError(ValueError):
@@ -221,10 +222,6 @@ def _text(value: Any) -> str:
     raise TransformError(f"expected text, got {describe_kind(value)}")
 
 
-def _unaccent(text: str) -> str:
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-
-
 # --- text ------------------------------------------------------------------------------------------
 
 
@@ -394,7 +391,7 @@ def value_map(
 def _pycountry_alpha2(text: str) -> str | None:
     candidates = [text]
     if not text.isascii():
-        candidates.append(_unaccent(text))
+        candidates.append(unaccent(text))
     for candidate in candidates:
         try:
             return pycountry.countries.lookup(candidate).alpha_2
@@ -412,7 +409,7 @@ def country_iso2(value: Any, aliases: str | None = "country", *, ctx: Context) -
         return ""
     table = ctx.value_maps.get(aliases) if aliases else None
     if table is not None:
-        for candidate in (text, text.replace(".", ""), _unaccent(text)):
+        for candidate in (text, text.replace(".", ""), unaccent(text)):
             found = table.get(candidate)
             if found:
                 return str(found)
@@ -615,13 +612,13 @@ def _spelling_pattern(spelling: str) -> str:
         elif ch == "&":
             out.append(r"(?:&|\+|und|u\.?)")
         else:
-            out.append(re.escape(_unaccent(ch) or ch) if ch.isalpha() and not ch.isascii() else re.escape(ch))
+            out.append(re.escape(unaccent(ch) or ch) if ch.isalpha() and not ch.isascii() else re.escape(ch))
     return "".join(out)
 
 
 def _legal_form_regex() -> re.Pattern[str]:
     spellings = sorted(
-        ((_unaccent(s), code) for code, forms in LEGAL_FORMS.items() for s in forms),
+        ((unaccent(s), code) for code, forms in LEGAL_FORMS.items() for s in forms),
         key=lambda item: -len(item[0]),
     )
     alternatives = "|".join(
@@ -635,7 +632,7 @@ _LEGAL_FORM = _legal_form_regex()
 
 
 def _legal_form_match(name: str) -> re.Match[str] | None:
-    text = _unaccent(name) if not name.isascii() else name
+    text = unaccent(name) if not name.isascii() else name
     return _LEGAL_FORM.search(text, max(0, len(text) - 48))
 
 
@@ -658,20 +655,18 @@ def strip_legal_form(value: Any) -> str:
     if not match or match.start() == 0:
         return text
     # The match ran on an unaccented copy of the same length or shorter: cut by the tail's length.
-    tail = len(_unaccent(text) if not text.isascii() else text) - match.start()
+    tail = len(unaccent(text) if not text.isascii() else text) - match.start()
     return text[: len(text) - tail].rstrip(" ,")
 
 
 # --- VAT ids -----------------------------------------------------------------------------------------
-
-_VAT_NOISE = re.compile(r"\b(?:MWST|TVA|IVA|VAT|UST|BTW)\b\.?", re.IGNORECASE)
 
 
 @transform(uses_country=True)
 def vat_normalise(value: Any, *, ctx: Context) -> str:
     """Upper case without spaces, dots and dashes, with the country prefix ("CHE-123.456.789 MWST" ->
     "CHE123456789"; "123456789" in a German record -> "DE123456789"). US EINs keep their digits."""
-    text = re.sub(r"[\s.\-/]", "", _VAT_NOISE.sub("", _text(value))).upper()
+    text = re.sub(r"[\s.\-/]", "", without_vat_noise(_text(value))).upper()
     if not text:
         return ""
     if not text.isalnum():
@@ -806,16 +801,13 @@ def expand_street_abbrev(value: Any, *, ctx: Context) -> str:
     return text
 
 
-_POSTAL_PREFIX = re.compile(r"^[A-Z]{1,3}-\s*(?=\d)")
-
-
 @transform(uses_country=True)
 def postal_code(value: Any, *, ctx: Context) -> str:
     """The postal code as written, spaces normalised, a "D-"/"CH-" country prefix removed, and UK, Dutch
     and Canadian codes spaced the way the post writes them ("SW1A1AA" -> "SW1A 1AA")."""
     text = " ".join(_text(value).upper().split())
     if ctx.country != "GB":
-        text = _POSTAL_PREFIX.sub("", text)
+        text = without_postal_country_prefix(text)
     compact = text.replace(" ", "")
     if ctx.country == "GB" and re.fullmatch(r"[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}", compact):
         return f"{compact[:-3]} {compact[-3:]}"
@@ -834,7 +826,7 @@ def _subdivisions(country: str) -> dict[str, str]:
         out[sub.code.split("-", 1)[1]] = sub.code
         # "Barcelona [Barcelona]", "Valencia / València": every spelling counts.
         for name in re.split(r"\s*[/\[\]]\s*", sub.name):
-            for spelling in (name, _unaccent(name)):
+            for spelling in (name, unaccent(name)):
                 if spelling:
                     out.setdefault(_key(spelling), sub.code)
     return out
@@ -857,7 +849,7 @@ def region_code(
         return upper_text  # already in SAP's code list
     known = _subdivisions(ctx.country)
     iso = known.get(upper_text) if len(text) <= 3 else None
-    iso = iso or known.get(_key(text)) or known.get(_key(_unaccent(text)))
+    iso = iso or known.get(_key(text)) or known.get(_key(unaccent(text)))
     alias_table = ctx.value_maps.get(aliases) if aliases else None
     if iso is None and alias_table is not None:
         iso = alias_table.get(f"{ctx.country}:{text}")

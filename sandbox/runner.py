@@ -104,7 +104,7 @@ class RunningSandboxes:
             "schema": "https" if self.config.erp_https else "http",
             "login": user,
             "password": password,
-            "extra": {"sap-client": self.sap.sap_client, "ca_bundle": str(self.ca_bundle)},
+            "extra": {"sap-client": self.sap.sap_client, "synchub_ca_bundle": str(self.ca_bundle)},
         }
 
     def env_lines(self) -> list[str]:

@@ -215,7 +215,7 @@ def sandbox_connectors() -> dict[str, Any]:
     """One connector per system for the running sandboxes (logged in once: their usage accumulates),
     built from the Airflow connections ``sandbox_factory`` published; new ones for new sandboxes."""
     from connectors.salesforce import SalesforceConnector
-    from connectors.sap_odata import SapConnector
+    from connectors.sap import SapConnector
 
     sandbox = os.environ["AIRFLOW_CONN_SYNCHUB_CRM"]
     if sandbox not in _clients:

@@ -16,8 +16,9 @@ The CLI (``synchub sync ENTITY``), the demo, the DQ report and error replay read
 step did is its ``StepStats``, the same for every entity. Modules here import nothing heavy at import
 time: the DAG files import them when Airflow parses them.
 
-The built-in entities are the modules of this package; ``SYNCHUB_ENTITY_MODULES`` (comma-separated module
-names) adds others, whose DAGs ``dags/synchub_entities.py`` builds.
+The built-in entities are the modules of this package that declare an ``ENTITY`` (``master_data`` holds
+what the mastered ones share); ``SYNCHUB_ENTITY_MODULES`` (comma-separated module names) adds others,
+whose DAGs ``dags/synchub_entities.py`` builds.
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ class Entity:
     dag_timeout_hours: int = 4
     tags: tuple[str, ...] = ()
     outputs: tuple[str, ...] = field(default=())  # lines ``synchub sync`` prints after the run
+    # Columns its quality suites check besides the record's own values, added to each system's rows
+    # (``rows``: dicts with the canonical values and ``source_key``) before the suites run.
+    quality_columns: Callable[[Session, Any, str, list[dict[str, Any]]], None] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -110,11 +114,13 @@ class Entity:
 
 @cache
 def _registry(extra: str) -> dict[str, Entity]:
-    names = [f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
-    names += [n.strip() for n in extra.split(",") if n.strip()]
+    own = [f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
+    named = [n.strip() for n in extra.split(",") if n.strip()]
     found: dict[str, Entity] = {}
-    for module_name in names:
+    for module_name in own + named:
         declared = getattr(importlib.import_module(module_name), "ENTITY", None)
+        if declared is None and module_name in own:
+            continue  # a module of shared declarations (master_data)
         if not isinstance(declared, Entity):
             raise LookupError(f"entity module {module_name} declares no ENTITY = Entity(...)")
         if declared.name in found:
@@ -158,90 +164,3 @@ def entity(name: str) -> Entity:
 
 def names() -> tuple[str, ...]:
     return tuple(entities())
-
-
-# --- the steps every master-data entity runs after extract and quality -------------------------------
-
-
-def _match(entity: str, run: Run) -> StepStats:
-    from mdm.pipeline import match
-
-    return match(entity, run_id=run.run_id)
-
-
-def _merge(entity: str, run: Run) -> StepStats:
-    from mdm.pipeline import merge
-
-    return merge(entity, full=run.full, run_id=run.run_id)
-
-
-def _publish_erp(entity: str, run: Run) -> StepStats:
-    from mdm.publish import publish
-
-    return publish(entity, "sap", run_id=run.run_id)
-
-
-def _publish_crm(entity: str, run: Run) -> StepStats:
-    from mdm.publish import publish
-
-    return publish(entity, "salesforce", run_id=run.run_id)
-
-
-def master_data_steps(
-    name: str, *, erp_asset: str | None = None, crm_asset: str | None = None
-) -> tuple[Step, ...]:
-    """match -> merge (updates ``golden/<name>``) -> publish_erp -> publish_crm.
-
-    The ERP goes first, so that records created there in this run reach the CRM with their new SAP
-    number in the same run; one after the other, so a rerun after a crash has one half-written side.
-    """
-    return (
-        Step("match", _match),
-        Step("merge", _merge, updates=f"golden/{name}"),
-        Step("publish_erp", _publish_erp, updates=erp_asset),
-        Step("publish_crm", _publish_crm, updates=crm_asset),
-    )
-
-
-def replay_publish(entity: str) -> Callable[[Replay], None]:
-    """A master-data entity's replay: publish again to that system, only the failed golden records."""
-
-    def replay(request: Replay) -> None:
-        from mdm.publish import publish
-
-        publish(
-            entity,
-            request.system,  # type: ignore[arg-type]
-            sessions=request.sessions,
-            connector=request.connector,
-            only=request.all_keys,
-        )
-
-    return replay
-
-
-def master_data_entity(
-    name: str,
-    *,
-    title: str,
-    help: str,
-    schedule: str,
-    erp_asset: str | None = None,
-    crm_asset: str | None = None,
-    **options: Any,
-) -> Entity:
-    """A mastered entity: the master-data steps, replay by publishing again, the exports as its outputs."""
-    return Entity(
-        name=name,
-        kind="mastered",
-        title=title,
-        help=help,
-        steps=master_data_steps(name, erp_asset=erp_asset, crm_asset=crm_asset),
-        replay=replay_publish(name),
-        schedule=schedule,
-        outputs=(
-            f"golden records: synchub golden export --entity {name} > golden_{name}.csv",
-            f"cross-reference: synchub xref export --entity {name} > xref_{name}.csv",
-        ),
-        **options,
-    )

@@ -1,6 +1,6 @@
 """Customers: Salesforce Accounts and SAP business partners (customer role) into golden customers."""
 
-from mdm.entities import master_data_entity
+from mdm.entities.master_data import master_data_entity
 
 ENTITY = master_data_entity(
     "customer",

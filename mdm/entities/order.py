@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mdm.entities import Entity, Replay, Run, Step
 
@@ -20,6 +20,12 @@ def _status_crm(entity: str, run: Run) -> StepStats:
     from mdm.orders import status_to_crm
 
     return status_to_crm(run_id=run.run_id)
+
+
+def _quality_columns(session: Any, mapping: Any, system: str, rows: list[dict[str, Any]]) -> None:
+    from mdm.orders.references import order_references
+
+    order_references(session, mapping, system, rows)
 
 
 def _replay(request: Replay) -> None:
@@ -58,4 +64,5 @@ ENTITY = Entity(
     needs=("customer", "product"),
     dag_timeout_hours=1,
     outputs=("orders and why they wait: synchub orders list",),
+    quality_columns=_quality_columns,
 )

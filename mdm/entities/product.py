@@ -1,6 +1,6 @@
 """Products: SAP is their master; the CRM's Product2 records are matched to them and kept as copies."""
 
-from mdm.entities import master_data_entity
+from mdm.entities.master_data import master_data_entity
 
 ENTITY = master_data_entity(
     "product",

@@ -11,12 +11,12 @@ a postal code without the country prefix people type in front of it.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import distance
 
+from mdm.normalise import unaccent, without_postal_country_prefix, without_vat_noise
 from mdm.transform import legal_form as _canonical_legal_form
 
 if TYPE_CHECKING:
@@ -102,18 +102,15 @@ _STREET_SUFFIXES = (
     (re.compile(r"(?<=[a-z])gasse\b"), "g"),
 )
 _STREET_SUFFIX_WEG = re.compile(r"(?<=[a-z])weg\b")
-_POSTAL_COUNTRY_PREFIX = re.compile(r"^[A-Z]{1,3}-(?=\d)")
 _US_ZIP = re.compile(r"^(\d{5})-?\d{4}$")
 _URL_PREFIX = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:www\d?\.)?")
-_VAT_SUFFIX = re.compile(r"(?:MWST|TVA|IVA)$")
 
 
 def fold(text: str) -> str:
     """Lower case ASCII with German umlauts transliterated: 'Müller' and 'MUELLER' fold alike."""
     if text.isascii():
         return text.lower()
-    plain = unicodedata.normalize("NFKD", text.translate(_TRANSLIT)).encode("ascii", "ignore").decode()
-    return plain.lower()
+    return unaccent(text.translate(_TRANSLIT)).lower()
 
 
 def _first(values: Sequence[Any]) -> str | None:
@@ -312,7 +309,7 @@ def postal(values: Sequence[Any]) -> str | None:
     value = _first(values)
     if value is None:
         return None
-    code = _POSTAL_COUNTRY_PREFIX.sub("", value.upper().strip())
+    code = without_postal_country_prefix(value.upper().strip())
     code = code.replace(" ", "")
     zip_plus4 = _US_ZIP.match(code)
     return (zip_plus4.group(1) if zip_plus4 else code) or None
@@ -372,8 +369,7 @@ def vat(values: Sequence[Any]) -> str | None:
     value = _first(values)
     if value is None:
         return None
-    code = "".join(ch for ch in value.upper() if ch.isalnum())
-    code = _VAT_SUFFIX.sub("", code)
+    code = "".join(ch for ch in without_vat_noise(value).upper() if ch.isalnum())
     core = code.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
     return core if len(core) >= 6 else None
 

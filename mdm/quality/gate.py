@@ -35,14 +35,14 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mdm.config import Mapping as EntityMapping
-from mdm.config.sections import DEFAULT_SEND_WHEN
 from mdm.config.sections import QualitySettings as Settings
+from mdm.entities import entities
 from mdm.quality import (
     LEGACY_PREFIXES,
     QUARANTINE_PREFIX,
     QualityGateError,
 )
-from mdm.store.models import CanonicalRecord, DqResult, GoldenRecord, SourceRecord, Xref, utcnow
+from mdm.store.models import CanonicalRecord, DqResult, GoldenRecord, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -199,40 +199,11 @@ def _source_batches(session: Session, mapping: EntityMapping) -> dict[str, _Batc
         batch.ids.append(row_id)
         batch.keys.append(key)
         batch.reasons.append(reason)
-    if entity == "order" and "salesforce" in batches:
-        _add_order_references(session, mapping, batches["salesforce"])
+    declared = entities().get(entity)
+    if declared is not None and declared.quality_columns is not None:
+        for system, batch in batches.items():
+            declared.quality_columns(session, mapping, system, batch.rows)
     return batches
-
-
-def _add_order_references(session: Session, mapping: EntityMapping, batch: _Batch) -> None:
-    """customer_in_xref / products_in_xref for the CRM orders SyncHub sends (None for the others)."""
-    send_when = mapping.orders.send_when_status_category if mapping.orders else DEFAULT_SEND_WHEN
-
-    def known(entity: str) -> set[str]:
-        return set(
-            session.scalars(select(Xref.source_key).where(Xref.system == "salesforce", Xref.entity == entity))
-        )
-
-    customers, products = known("customer"), known("product")
-    payloads = dict(
-        session.execute(
-            select(SourceRecord.source_key, SourceRecord.payload).where(
-                SourceRecord.system == "salesforce",
-                SourceRecord.entity == "order",
-                SourceRecord.is_deleted.is_(False),
-            )
-        ).all()
-    )
-    for row in batch.rows:
-        payload = payloads.get(row["source_key"]) or {}
-        if str(payload.get("StatusCode") or row.get("status_category") or "") != send_when:
-            row |= {"customer_in_xref": None, "products_in_xref": None}
-            continue
-        items = payload.get("OrderItems") or []
-        if isinstance(items, dict):  # a REST relationship query keeps the children under "records"
-            items = items.get("records") or []
-        row["customer_in_xref"] = str(row.get("customer") or "") in customers
-        row["products_in_xref"] = all(str(i.get("Product2Id") or "") in products for i in items)
 
 
 def _golden_batch(session: Session, entity: str) -> _Batch:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from connectors.base import Connector, EntitySource, ExtractedRecord
 from connectors.salesforce import record_of as salesforce_record
-from connectors.sap_odata import record_of as sap_record
+from connectors.sap import record_of as sap_record
 from mdm.canonical import to_canonical
 from mdm.config import Mapping as EntityMapping
 from mdm.config import load_entity_mapping

@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 
 from connectors.base import EntitySource, WriteRecord
 from connectors.errors import AuthError, ConfigError, RetryPolicy
-from connectors.sap_odata import SapConnector, SapSettings
+from connectors.sap import SapConnector, SapSettings
 from mdm.config import entity_source
 from sandbox.datadir import write_data_dir
 from sandbox.faults import FaultConfig
@@ -59,7 +59,7 @@ def fake_connection(monkeypatch: pytest.MonkeyPatch, **extra: object) -> None:
         "schema": "https",
         "login": "SYNCHUB",
         "password": "secret-pw",
-        "extra": {"sap-client": "100", "ca_bundle": certifi.where(), **extra},
+        "extra": {"sap-client": "100", "synchub_ca_bundle": certifi.where(), **extra},
     }
     monkeypatch.setenv("AIRFLOW_CONN_SYNCHUB_ERP", json.dumps(connection))
 
@@ -686,7 +686,7 @@ def test_without_a_ca_bundle_an_untrusted_certificate_is_a_config_error(
 ) -> None:
     sandboxes = sandbox_factory(data_dir=small)
     connection = sandboxes.erp_connection()
-    del connection["extra"]["ca_bundle"]
+    del connection["extra"]["synchub_ca_bundle"]
     monkeypatch.setenv("AIRFLOW_CONN_SYNCHUB_ERP", json.dumps(connection))
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
     with pytest.raises(ConfigError, match="TLS verification"):
@@ -699,11 +699,12 @@ def test_without_a_ca_bundle_an_untrusted_certificate_is_a_config_error(
 @pytest.mark.parametrize(
     ("extra", "value"),
     [
-        ("batch_size", "many"),
-        ("page_size", "0"),
-        ("timeout", "-1"),
+        ("synchub_batch_size", "many"),
+        ("synchub_page_size", "0"),
+        ("synchub_request_timeout_seconds", "-1"),
         ("verify", "false"),
-        ("ca_bundle", "/nope"),
+        ("synchub_ca_bundle", "/nope"),
+        ("timeout", "-1"),  # an old bare name, read still
     ],
 )
 def test_bad_extras_fail_fast_naming_the_connection_and_the_extra(monkeypatch, extra, value) -> None:
@@ -714,13 +715,25 @@ def test_bad_extras_fail_fast_naming_the_connection_and_the_extra(monkeypatch, e
 
 
 def test_extras_set_the_settings_by_name_and_empty_ones_keep_defaults(monkeypatch) -> None:
-    fake_connection(monkeypatch, batch_size="25", page_size="", look_back_seconds=60, retry_max_attempts="3",
-                    unrelated="ignored")  # fmt: skip
+    fake_connection(monkeypatch, synchub_batch_size="25", synchub_page_size="", synchub_lookback_seconds=60,
+                    synchub_retry_max_attempts="3", unrelated="ignored")  # fmt: skip
     connector = SapConnector.from_airflow()
     settings = connector.settings
     assert (settings.batch_size, settings.page_size) == (25, 1000)
     assert settings.look_back == dt.timedelta(seconds=60) and settings.retry.max_attempts == 3
     assert connector.session.headers["sap-client"] == "100" and "secret-pw" not in repr(connector)
+
+
+def test_the_old_bare_names_of_the_extras_are_read_with_a_warning_naming_the_new_one(
+    monkeypatch, caplog
+) -> None:
+    fake_connection(monkeypatch, look_back_seconds=60, timeout="5", synchub_batch_size="7", batch_size="9")
+    with caplog.at_level("WARNING", logger="connectors.extras"):
+        settings = SapConnector.from_airflow().settings
+    assert settings.look_back == dt.timedelta(seconds=60) and settings.timeout == 5
+    assert settings.batch_size == 7  # the synchub_ name wins over the old one
+    assert "'look_back_seconds' is read under its old name; name it 'synchub_lookback_seconds'" in caplog.text
+    assert "'timeout'" in caplog.text and "synchub_request_timeout_seconds" in caplog.text
 
 
 def test_service_paths_from_the_connection_are_used(sandbox_factory, small, monkeypatch) -> None:
@@ -772,7 +785,7 @@ def test_check_reports_a_wrong_password_as_failed_auth(sandbox_factory, small, m
 def test_pyodata_warnings_about_annotations_sap_metadata_carries_are_dropped_others_kept(caplog) -> None:
     import logging
 
-    import connectors.sap_odata  # noqa: F401  (installs the filter)
+    import connectors.sap  # noqa: F401  (installs the filter)
 
     model_log = logging.getLogger("pyodata.model")
     with caplog.at_level(logging.WARNING, logger="pyodata.model"):

@@ -63,7 +63,7 @@ print("@@" + json.dumps({
     "files": {s.file: s.duration.total_seconds() for s in bag.dagbag_stats},
     "seconds": seconds,
     "heavy_modules": sorted(m for m in ("mdm.pipeline", "mdm.publish", "connectors.salesforce",
-                                        "connectors.sap_odata", "pandas", "rapidfuzz",
+                                        "connectors.sap", "pandas", "rapidfuzz",
                                         "great_expectations", "mdm.quality.gate") if m in sys.modules),
 }))
 """

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mdm.entities import Entity, Step, entities, entity, master_data_steps
+from mdm.entities import Entity, Step, entities, entity
+from mdm.entities.master_data import master_data_steps
 from mdm.stats import Outcome, StepStats, run_steps
 
 

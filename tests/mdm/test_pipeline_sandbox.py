@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from connectors.base import EntitySource, Page
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
-from connectors.sap_odata import SapConnector
+from connectors.sap import SapConnector
 from mdm import pipeline
 from mdm.config import DEFAULT_DIR, load_mapping
 from mdm.store.models import CanonicalRecord, SourceRecord, Watermark, Xref

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connectors.base import WriteRecord
-from connectors.sap_odata import SapConnector
+from connectors.sap import SapConnector
 from mdm.config import entity_source
 from sandbox.runner import load_sap_metadata
 from sandbox.sap.metadata import metadata_xml

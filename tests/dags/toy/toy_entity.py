@@ -1,6 +1,6 @@
 """The toy entity: one module is all an entity needs besides its mapping and its quality suite."""
 
-from mdm.entities import master_data_entity
+from mdm.entities.master_data import master_data_entity
 
 ENTITY = master_data_entity(
     "toy",
