@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -81,6 +81,15 @@ def _bad_input(exc: Exception) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _read_one(get: Callable[[Session, int], Any], item_id: int) -> Any:
+    """One item by id from the store; an unknown id exits 2 naming it."""
+    with store_sessions() as sessions, sessions() as session:
+        try:
+            return get(session, item_id)
+        except LookupError as exc:
+            raise _bad_input(exc) from exc
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
@@ -126,11 +135,7 @@ def review_show(decision_id: DecisionId) -> None:
     """Both records of a pair side by side (differing fields marked *), the score, rule and evidence."""
     from mdm.stewardship.review import get_review
 
-    with store_sessions() as sessions, sessions() as session:
-        try:
-            detail = get_review(session, decision_id)
-        except LookupError as exc:
-            raise _bad_input(exc) from exc
+    detail = _read_one(get_review, decision_id)
     item = detail.item
     console.print(
         f"pair {item.id} ({item.entity}): status {item.status}, score {item.score:.3f}, rule {item.rule}"
@@ -267,11 +272,7 @@ def errors_show(letter_id: LetterId) -> None:
     """One failed write: the remote code and message, what was sent, attempts, dates and status."""
     from mdm.stewardship.errors import get_error
 
-    with store_sessions() as sessions, sessions() as session:
-        try:
-            item = get_error(session, letter_id)
-        except LookupError as exc:
-            raise _bad_input(exc) from exc
+    item = _read_one(get_error, letter_id)
     table = Table(show_header=False, title=f"dead letter {item.id}", title_justify="left")
     table.add_column("what")
     table.add_column("value", overflow="fold")

@@ -68,18 +68,21 @@ def load_xref(session: Session, entity: str) -> dict[RecordRef, str]:
     return {(system, key): golden for system, key, golden in session.execute(query)}
 
 
+# A stored decision's pair, its status and the records' hashes when it was made.
+_PAIR_COLUMNS = (
+    MatchDecision.left_system,
+    MatchDecision.left_key,
+    MatchDecision.right_system,
+    MatchDecision.right_key,
+    MatchDecision.status,
+    MatchDecision.left_hash,
+    MatchDecision.right_hash,
+)
+
+
 def load_previous_decisions(session: Session, entity: str) -> dict[PairKey, PreviousDecision]:
     """Every stored decision of the entity, by pair."""
-    query = select(
-        MatchDecision.left_system,
-        MatchDecision.left_key,
-        MatchDecision.right_system,
-        MatchDecision.right_key,
-        MatchDecision.status,
-        MatchDecision.left_hash,
-        MatchDecision.right_hash,
-        MatchDecision.decided_by,
-    ).where(MatchDecision.entity == entity)
+    query = select(*_PAIR_COLUMNS, MatchDecision.decided_by).where(MatchDecision.entity == entity)
     return {
         ((ls, lk), (rs, rk)): PreviousDecision(status, lh, rh, by)
         for ls, lk, rs, rk, status, lh, rh, by in session.execute(query)
@@ -95,16 +98,7 @@ def save_decisions(
     did not produce are removed.
     """
     existing: dict[PairKey, tuple[int, str, str, str]] = {}
-    query = select(
-        MatchDecision.id,
-        MatchDecision.left_system,
-        MatchDecision.left_key,
-        MatchDecision.right_system,
-        MatchDecision.right_key,
-        MatchDecision.status,
-        MatchDecision.left_hash,
-        MatchDecision.right_hash,
-    ).where(MatchDecision.entity == entity)
+    query = select(MatchDecision.id, *_PAIR_COLUMNS).where(MatchDecision.entity == entity)
     for row_id, ls, lk, rs, rk, status, lh, rh in session.execute(query):
         existing[((ls, lk), (rs, rk))] = (row_id, status, lh, rh)
     now = utcnow()
