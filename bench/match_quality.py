@@ -91,8 +91,10 @@ def prepare(size: int, seed: int, hard: float, data_dir: Path | None) -> Path:
     """The canonical records and truth of one data set, in a cache folder (built once)."""
     # The prepared records depend on the mapping and the transforms: a change to either prepares anew.
     code = hashlib.sha256()
-    for path in ("mappings/customer.yaml", "mdm/transform.py", "mdm/canonical.py", "mdm/match/features.py"):
-        code.update((ROOT / path).read_bytes())
+    sources = [ROOT / "mappings/customer.yaml", ROOT / "mdm/canonical.py", ROOT / "mdm/normalise.py"]
+    sources += sorted((ROOT / "mdm/transform").glob("*.py")) + [ROOT / "mdm/match/features.py"]
+    for path in sources:
+        code.update(path.read_bytes())
     version = code.hexdigest()[:8]
     if data_dir is not None:
         folder = CACHE / f"data-{hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:10]}-{version}"

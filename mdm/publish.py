@@ -40,12 +40,9 @@ budget, configuration) end the step, after the chunks already written have been 
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -54,8 +51,10 @@ from sqlalchemy.orm import Session
 from connectors.base import WriteOutcome, WriteRecord
 from mdm.canonical import to_target
 from mdm.config import load_entity_mapping
-from mdm.runtime import Sessions, System, aware, connector_for, run_step, same_value
+from mdm.publish_model import Member, PublishStats, PublishWrite
+from mdm.runtime import Sessions, System, aware, connector_for, run_step
 from mdm.stats import StepStats
+from mdm.steps.diff import differences, prune
 from mdm.steps.extract import stage_payloads
 from mdm.steps.merge import merge_golden_records
 from mdm.steps.write import Write, apply_writes
@@ -78,73 +77,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WRITE_CHUNK = 1000  # records per connector call; the store is updated after each
-MAX_ERRORS = 500  # failed records listed in the stats (all are counted)
 MAX_EXAMPLES = 20  # golden records listed per report in the stats (e.g. not created)
 _LINK_RULE = "publish"
-
-
-@dataclass
-class _Member:
-    system: str
-    key: str
-    values: dict[str, Any] | None  # canonical values as last staged (read for the target system only)
-    staged: bool  # it has a canonical record (extracted at least once)
-    is_deleted: bool
-    quarantined: bool
-    carried: str | None  # the golden id the record holds
-    updated_at: dt.datetime | None
-    created_by_synchub: bool
-
-
-@dataclass
-class _Write:
-    """One record to send: an update of a member, or a create (``member`` None)."""
-
-    golden_id: str
-    target: dict[str, Any]  # the full projection: what the record should hold afterwards
-    fields: dict[str, Any]
-    member: str | None = None
-    found: bool = False  # a create that the lookup found already there (earlier run): now an update
-    retire: bool = False  # a within-system duplicate given the mapping's retire_duplicates values
-
-
-@dataclass
-class _Stats:
-    system: str
-    entity: str
-    golden: int = 0
-    counts: Counter[str] = field(default_factory=Counter)
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    not_created: list[dict[str, Any]] = field(default_factory=list)
-
-    def fail(self, write: _Write, code: str, message: str) -> None:
-        self.counts["failed"] += 1
-        if len(self.errors) < MAX_ERRORS:
-            self.errors.append(
-                {
-                    "system": self.system,
-                    "golden_id": write.golden_id,
-                    "source_key": write.member,
-                    "code": code,
-                    "message": message,
-                }
-            )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "system": self.system,
-            "entity": self.entity,
-            "golden": self.golden,
-            **{k: self.counts[k] for k in ("created", "updated", "unchanged", "failed")},
-            "recovered": self.counts["recovered"],
-            "echo_pending": self.counts["echo_pending"],
-            "skipped_deleted": self.counts["skipped_deleted"],
-            "not_created": self.counts["not_created"],
-            "not_created_examples": self.not_created,
-            "duplicates_retired": self.counts["duplicates_retired"],
-            "read_back": self.counts["read_back"],
-            "errors": self.errors,
-        }
 
 
 def publish(
@@ -236,11 +170,11 @@ class Publisher:
         self.read_back: bool = options.read_back_created
         self._created: dict[str, str] = {}  # golden id -> key of the record this publish created
         self.retire_values: dict[str, Any] = dict(options.retire_duplicates)
-        self.stats = _Stats(system, mapping.entity)
+        self.stats = PublishStats(system, mapping.entity)
         self._evaluated: set[str] = set()  # golden ids the plan compared with the system
 
     # -- reading the store ----------------------------------------------------------------------------
-    def _load(self) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, list[_Member]], dict[str, Any]]:
+    def _load(self) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, list[Member]], dict[str, Any]]:
         with self.sessions() as session:
             goldens = [
                 (golden_id, values or {})
@@ -251,7 +185,7 @@ class Publisher:
                 )
                 if self.only is None or golden_id in self.only
             ]
-            members: dict[str, list[_Member]] = {}
+            members: dict[str, list[Member]] = {}
             query = (
                 select(
                     Xref.golden_id,
@@ -283,7 +217,7 @@ class Publisher:
                 query
             ):
                 members.setdefault(golden_id, []).append(
-                    _Member(
+                    Member(
                         system=sys,
                         key=key,
                         values=values.get(key) if sys == self.system else None,
@@ -323,7 +257,7 @@ class Publisher:
         self,
         golden_id: str,
         values: Mapping[str, Any],
-        members: Sequence[_Member],
+        members: Sequence[Member],
         *,
         include_nulls: bool = False,
     ) -> dict[str, Any]:
@@ -334,7 +268,7 @@ class Publisher:
         with no value at all are dropped either way.
         """
         values = dict(values)
-        target = _prune(to_target(self.mapping, self.system, values, include_nulls=include_nulls))  # type: ignore[arg-type]
+        target = prune(to_target(self.mapping, self.system, values, include_nulls=include_nulls))  # type: ignore[arg-type]
         if self.id_field:
             target[self.id_field] = golden_id
         return target
@@ -342,12 +276,12 @@ class Publisher:
     def _plan(
         self,
         goldens: list[tuple[str, dict[str, Any]]],
-        members: dict[str, list[_Member]],
+        members: dict[str, list[Member]],
         states: dict[str, PublishState],
-    ) -> tuple[list[_Write], list[_Write]]:
+    ) -> tuple[list[PublishWrite], list[PublishWrite]]:
         """Updates of members that differ, and creates (golden records with no member in the system)."""
-        updates: list[_Write] = []
-        creates: list[_Write] = []
+        updates: list[PublishWrite] = []
+        creates: list[PublishWrite] = []
         for golden_id, values in goldens:
             group = members.get(golden_id, [])
             if not any(not m.is_deleted and not m.quarantined for m in group):
@@ -367,7 +301,7 @@ class Publisher:
                     self._not_created(golden_id, group, reason)
                     continue
                 # Sent without the empty fields; remembered as the full projection the diff uses.
-                creates.append(_Write(golden_id, target, self.project(golden_id, values, group)))
+                creates.append(PublishWrite(golden_id, target, self.project(golden_id, values, group)))
                 continue
             state = states.get(golden_id)
             primary = self._primary(golden_id, live, state, target)
@@ -378,7 +312,7 @@ class Publisher:
                 if primary is not None and member.key != primary:
                     want.pop(self.id_field, None)  # Salesforce: one account per external id value
                 have = to_target(self.mapping, self.system, member.values or {})  # type: ignore[arg-type]
-                changes = _changes({k: v for k, v in want.items() if k != self.id_field}, have, raw=None)
+                changes = differences({k: v for k, v in want.items() if k != self.id_field}, have, raw=None)
                 if self.id_field in want and member.carried != golden_id:
                     changes[self.id_field] = golden_id
                 if not changes:
@@ -386,7 +320,7 @@ class Publisher:
                     continue
                 if retire:
                     # Its echo is the next extraction, which runs before the next publish.
-                    updates.append(_Write(golden_id, target, want, member=member.key, retire=True))
+                    updates.append(PublishWrite(golden_id, target, want, member=member.key, retire=True))
                     continue
                 if state is not None and state.values_hash == digest and _staged_before(member, state):
                     # SyncHub wrote exactly this after the member was last staged (or created it and
@@ -394,7 +328,7 @@ class Publisher:
                     self.stats.counts["echo_pending"] += 1
                     self.stats.counts["unchanged"] += 1
                     continue
-                updates.append(_Write(golden_id, target, want, member=member.key))
+                updates.append(PublishWrite(golden_id, target, want, member=member.key))
         return updates, creates
 
     def _no_create_reason(self, values: Mapping[str, Any]) -> str | None:
@@ -405,7 +339,7 @@ class Publisher:
             return f"{self.create_when} is not true (create_when: {self.create_when})"
         return None
 
-    def _not_created(self, golden_id: str, group: Sequence[_Member], reason: str) -> None:
+    def _not_created(self, golden_id: str, group: Sequence[Member], reason: str) -> None:
         self.stats.counts["not_created"] += 1
         if len(self.stats.not_created) < MAX_EXAMPLES:
             self.stats.not_created.append(
@@ -417,7 +351,7 @@ class Publisher:
             )
 
     def _primary(
-        self, golden_id: str, live: Sequence[_Member], state: PublishState | None, target: Mapping[str, Any]
+        self, golden_id: str, live: Sequence[Member], state: PublishState | None, target: Mapping[str, Any]
     ) -> str | None:
         """The one member that carries the golden id where the external id is unique (Salesforce) or
         duplicates are retired; None: every member carries it (SAP partners).
@@ -438,13 +372,13 @@ class Publisher:
             return by_us[0]
         want = {k: v for k, v in target.items() if k != self.id_field}
 
-        def distance(member: _Member) -> tuple[int, str]:
+        def distance(member: Member) -> tuple[int, str]:
             have = to_target(self.mapping, self.system, member.values or {})  # type: ignore[arg-type]
-            return len(_changes(want, have, raw=None)), member.key
+            return len(differences(want, have, raw=None)), member.key
 
         return min(live, key=distance).key
 
-    def _records(self, writes: Sequence[_Write], members: dict[str, list[_Member]]) -> list[WriteRecord]:
+    def _records(self, writes: Sequence[PublishWrite], members: dict[str, list[Member]]) -> list[WriteRecord]:
         """Connector records: updates carry only the differing fields over the staged raw payload."""
         keys = [w.member for w in writes if w.member is not None]
         raw = self._raw_payloads(keys) if keys else {}
@@ -466,7 +400,7 @@ class Publisher:
             payload = raw.get(write.member) or {}
             have = to_target(self.mapping, self.system, member.values or {})  # type: ignore[arg-type]
             want = {k: v for k, v in write.fields.items() if k != self.id_field}
-            fields = _changes(want, have, raw=payload)
+            fields = differences(want, have, raw=payload)
             if self.id_field in write.fields and member.carried != write.golden_id:
                 fields[self.id_field] = write.golden_id
             records.append(
@@ -482,7 +416,7 @@ class Publisher:
             self._find_earlier_creates(creates)
         writes = updates + creates
 
-        def build(chunk: list[_Write]) -> list[Write]:
+        def build(chunk: list[PublishWrite]) -> list[Write]:
             records = self._records(chunk, members)
             return [
                 Write(
@@ -545,7 +479,7 @@ class Publisher:
             if settled:
                 resolve_keys(session, entity=self.entity, system=self.system, record_keys=settled)
 
-    def _find_earlier_creates(self, creates: list[_Write]) -> None:
+    def _find_earlier_creates(self, creates: list[PublishWrite]) -> None:
         """SAP partners that already hold a golden id to create: an earlier run wrote them, then died."""
         found = self.connector.keys_for_external_ids(self.mapping.source, [w.golden_id for w in creates])
         for write in creates:
@@ -575,9 +509,9 @@ class Publisher:
                 )
             )
         }
-        written: dict[str, tuple[_Write, str | None]] = {}  # golden id -> (write, key to remember)
+        written: dict[str, tuple[PublishWrite, str | None]] = {}  # golden id -> (write, key to remember)
         for sent, outcome in done:
-            write: _Write = sent.item
+            write: PublishWrite = sent.item
             if outcome.status == "failed":
                 self.stats.fail(write, outcome.error_code or "UNKNOWN", outcome.error_message or "")
                 continue
@@ -630,81 +564,9 @@ class Publisher:
         session.expunge_all()
 
 
-def _changes(
-    want: Mapping[str, Any], have: Mapping[str, Any], raw: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    """The part of ``want`` that ``have`` lacks or holds differently.
-
-    A nested item (``to_BusinessPartnerAddress[0]``) that differs in any value comes whole, over the
-    properties the system holds for it in ``raw`` (its keys among them), so the connector merges it into
-    that child; an item the system does not have yet comes whole, to be created. Fields ``want`` does
-    not name are left alone: publishing never clears a value.
-    """
-    out: dict[str, Any] = {}
-    for name, value in want.items():
-        if isinstance(value, list):
-            have_items = have.get(name) if isinstance(have.get(name), list) else []
-            raw_items = (raw or {}).get(name)
-            raw_items = raw_items if isinstance(raw_items, list) else []
-            sent = []
-            for i, item in enumerate(value):
-                theirs = have_items[i] if i < len(have_items) else None
-                stored = raw_items[i] if i < len(raw_items) else None
-                if not isinstance(item, Mapping):
-                    continue
-                inner = _changes(item, theirs or {}, stored)
-                if theirs is not None and not inner:
-                    continue
-                if raw is not None and stored is None:
-                    sent.append(_without_nulls(item))  # not in the system: created with its children
-                    continue
-                base = {
-                    k: v
-                    for k, v in (stored or {}).items()
-                    if not k.startswith("__") and not isinstance(v, list | dict)
-                }
-                own = {k: v for k, v in item.items() if not isinstance(v, list | dict)}
-                nested = {k: v for k, v in inner.items() if isinstance(v, list)}
-                sent.append(base | own | nested)
-            if sent:
-                out[name] = sent
-        elif isinstance(value, Mapping):
-            inner = _changes(value, have.get(name) or {}, (raw or {}).get(name))
-            if inner:
-                out[name] = dict(value)
-        elif not same_value(value, have.get(name)):
-            out[name] = value
-    return out
-
-
-def _staged_before(member: _Member, state: PublishState) -> bool:
+def _staged_before(member: Member, state: PublishState) -> bool:
     """Whether the member's staged values predate SyncHub's last write (never staged: SyncHub made it)."""
     written = aware(state.written_at)
     if not member.staged or member.updated_at is None:
         return True
     return written is not None and member.updated_at <= written
-
-
-def _prune(node: Any) -> Any:
-    """Nested items that hold no value at all (a tax number item when there is no VAT id) removed."""
-    if isinstance(node, list):
-        return [p for p in (_prune(item) for item in node) if not _empty(p)]
-    if isinstance(node, dict):
-        return {k: _prune(v) for k, v in node.items()}
-    return node
-
-
-def _empty(node: Any) -> bool:
-    if isinstance(node, dict):
-        return all(_empty(v) for v in node.values())
-    if isinstance(node, list):
-        return all(_empty(v) for v in node)
-    return node in (None, "")
-
-
-def _without_nulls(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _without_nulls(v) for k, v in node.items() if v is not None}
-    if isinstance(node, list):
-        return [_without_nulls(v) for v in node]
-    return node

@@ -2,7 +2,8 @@
 
 Orders are transactional, not mastered. Both systems' orders are staged by ``mdm.pipeline.extract``
 (raw payload with the CRM's OrderItems and SAP's to_Item, plus canonical values from
-``mappings/order.yaml``); the two steps here work on that staging:
+``mappings/order.yaml``); the two steps work on that staging (``push_orders`` here, ``status_to_crm`` in
+``mdm.orders.status``):
 
 - ``push_orders``: every CRM order whose status is in the configured category
   (``orders.send_when_status_category``, the CRM's StatusCode) that is
@@ -28,7 +29,6 @@ Orders are transactional, not mastered. Both systems' orders are staged by ``mdm
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections import Counter
@@ -40,15 +40,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.base import WriteOutcome, WriteRecord
-from mdm.canonical import to_target
+from connectors.base import WriteRecord
 from mdm.config import load_entity_mapping
 from mdm.config.sections import OrderSettings, order_is_due
-from mdm.runtime import Sessions, aware, chunked, connector_for, run_step, same_value
+from mdm.runtime import Sessions, chunked, connector_for, run_step
 from mdm.stats import StepStats
 from mdm.steps.extract import extract, stage_payloads
 from mdm.steps.write import Write, apply_writes
-from mdm.store.deadletter import record_failure, resolve, resolve_keys
+from mdm.store.deadletter import record_failure, resolve
 from mdm.store.models import (
     CANONICAL_SOURCE,
     XREF_RECORD,
@@ -73,7 +72,7 @@ _IN = 500  # keys per IN (...) list
 
 
 @dataclass
-class _Report:
+class Report:
     """Counts plus a few examples per outcome, for the stats and the run log."""
 
     counts: Counter[str] = field(default_factory=Counter)
@@ -103,7 +102,7 @@ def _staged(session: Session, system: str, entity: str, keys: Sequence[str] | No
     return found
 
 
-def _canonical(
+def canonical_values(
     session: Session, system: str, keys: Sequence[str] | None = None
 ) -> dict[str, tuple[dict, Any]]:
     """Canonical order values (and when they last changed) of one system, by key."""
@@ -191,7 +190,7 @@ def _number(value: Any) -> str:
     return str(value or "").strip().lstrip("0")
 
 
-def _decimal(value: Any) -> Decimal | None:
+def decimal_of(value: Any) -> Decimal | None:
     try:
         return None if value in (None, "") else Decimal(str(value))
     except InvalidOperation:
@@ -243,9 +242,9 @@ def push_orders(
         sap = connector or connector_for("sap")
         calls_before = sap.usage.calls
         clock = time.perf_counter()
-        report = _Report()
+        report = Report()
         with store() as session:
-            plans = _plan_orders(session, settings, _Report(), only)
+            plans = _plan_orders(session, settings, Report(), only)
         stale = sorted({k for plan in plans if plan.state == "waiting" for k in plan.recheck})
         if stale:
             # Extending a customer to a sales area does not move the partner's change stamp: read
@@ -343,7 +342,7 @@ def push_orders(
 
 
 def _plan_orders(
-    session: Session, settings: OrderSettings, report: _Report, only: set[str] | None = None
+    session: Session, settings: OrderSettings, report: Report, only: set[str] | None = None
 ) -> list[_Plan]:
     """What to do with each CRM order that has the status and is not in SAP yet (of ``only``, if given)."""
     staged = _staged(session, "salesforce", ENTITY, sorted(only) if only is not None else None)
@@ -369,7 +368,7 @@ def _plan_orders(
         for part in chunked(sorted(crm), _IN)
         for s in session.scalars(select(OrderSync).where(OrderSync.crm_order_id.in_(part)))
     }
-    erp = _canonical(session, "sap")
+    erp = canonical_values(session, "sap")
     erp_by_number = {_number(values.get("erp_order_number") or key): key for key, (values, _) in erp.items()}
     erp_by_crm_id = {
         values["crm_order_id"]: key for key, (values, _) in erp.items() if values.get("crm_order_id")
@@ -566,158 +565,3 @@ def _save(session: Session, plans: Sequence[_Plan], run_id: int | None) -> None:
             )
         elif plan.state in ("created", "linked"):
             resolve(session, entity=ENTITY, system="sap", operation="create", record_key=plan.crm_id)
-
-
-# --- status back: SAP number and status -> CRM order -------------------------------------------------
-
-
-def status_to_crm(
-    *,
-    sessions: Sessions | None = None,
-    run_id: int | None = None,
-    connector: Connector | None = None,
-    mapping: EntityMapping | None = None,
-) -> StepStats:
-    """Write the SAP order number and status to the CRM orders that differ (see the module docstring).
-
-    Stats: orders (in SAP), updated, unchanged, echo_pending, erp_not_staged (SAP order not read yet),
-    amount_mismatch (SyncHub-created orders whose SAP net total differs from the CRM's), failed (with
-    errors), api_calls, seconds.
-    """
-    mapping = mapping or load_entity_mapping(ENTITY)
-
-    def body(store: Sessions, run: int | None) -> StepStats:
-        crm = connector or connector_for("salesforce")
-        calls_before = crm.usage.calls
-        clock = time.perf_counter()
-        report = _Report()
-        with store() as session:
-            linked = list(session.scalars(select(OrderSync).where(OrderSync.erp_order.is_not(None))))
-            session.expunge_all()
-            erp = _canonical(session, "sap", [s.erp_order for s in linked if s.erp_order])
-            crm_values = _canonical(session, "salesforce", [s.crm_order_id for s in linked])
-        writes: list[tuple[OrderSync, dict[str, Any], dict[str, Any]]] = []
-        mismatches: dict[str, str | None] = {}
-        settled: list[str] = []  # nothing to write: an open error-queue entry is no longer needed
-        for state in linked:
-            report.counts["orders"] += 1
-            if state.erp_order not in erp:
-                report.add("erp_not_staged", {"crm_order": state.crm_order_id, "erp_order": state.erp_order})
-                continue
-            sap_values, _ = erp[state.erp_order]
-            values, staged_at = crm_values.get(state.crm_order_id, ({}, None))
-            if state.state == "created":
-                mismatches[state.crm_order_id] = _amount_mismatch(sap_values, values)
-            want = to_target(mapping, "salesforce", sap_values, include_nulls=True)  # type: ignore[arg-type]
-            have = to_target(mapping, "salesforce", values, include_nulls=True)  # type: ignore[arg-type]
-            echo = False
-            if state.crm_written and _written_after(state.crm_written_at, staged_at):
-                echo = not _changes(want, state.crm_written)
-            changes = _changes(want, have)
-            if not changes or echo:
-                report.add("echo_pending" if changes else "unchanged")
-                if not changes:
-                    settled.append(state.crm_order_id)
-                continue
-            writes.append((state, want, changes))
-
-        def written(session: Session, done: list[tuple[Write, WriteOutcome]]) -> None:
-            """What SyncHub wrote to each CRM order (its echo check), in the chunk's transaction."""
-            now = utcnow()
-            for write, outcome in done:
-                state, want = write.item
-                if outcome.status == "failed":
-                    report.add(
-                        "failed",
-                        {
-                            "crm_order": state.crm_order_id,
-                            "code": outcome.error_code,
-                            "message": outcome.error_message,
-                        },
-                    )
-                    continue
-                report.add("updated" if outcome.status != "unchanged" else "unchanged")
-                row = session.get(OrderSync, state.crm_order_id)
-                row.crm_written, row.crm_written_at, row.updated_at = want, now, now
-
-        apply_writes(
-            crm,
-            mapping.source,
-            [
-                Write(
-                    state.crm_order_id,
-                    WriteRecord(state.crm_order_id, changes, remote_key=state.crm_order_id),
-                    "update",
-                    item=(state, want),
-                )
-                for state, want, changes in writes
-            ],
-            system="salesforce",
-            chunk_size=WRITE_CHUNK,
-            sessions=store,
-            run_id=run,
-            queue=True,
-            after_chunk=written,
-        )
-        with store.begin() as session:
-            resolve_keys(session, entity=ENTITY, system="salesforce", record_keys=settled)
-            for crm_id, mismatch in mismatches.items():
-                row = session.get(OrderSync, crm_id)
-                if row is not None and row.reason != mismatch:
-                    row.reason = mismatch
-                if mismatch:
-                    report.add("amount_mismatch", {"crm_order": crm_id, "reason": mismatch})
-        stats = {
-            "entity": ENTITY,
-            **{
-                key: report.counts[key]
-                for key in ("orders", "updated", "unchanged", "echo_pending", "erp_not_staged", "failed")
-            },
-            "amount_mismatch": report.counts["amount_mismatch"],
-            "amount_mismatch_examples": report.examples.get("amount_mismatch", []),
-            "errors": report.examples.get("failed", []),
-            "api_calls": crm.usage.calls - calls_before,
-            "seconds": round(time.perf_counter() - clock, 3),
-        }
-        log.info(
-            "order status to CRM: %d orders in SAP, %d updated, %d unchanged, %d failed",
-            stats["orders"],
-            stats["updated"],
-            stats["unchanged"],
-            stats["failed"],
-        )
-        return StepStats.of(
-            "status",
-            "write",
-            ENTITY,
-            stats,
-            system="salesforce",
-            read=stats["orders"],
-            written=stats["updated"],
-            unchanged=stats["unchanged"],
-            failed=stats["failed"],
-        )
-
-    return run_step(sessions, ENTITY, "status_crm", run_id, body)
-
-
-def _changes(want: Mapping[str, Any], have: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in want.items() if not same_value(v, have.get(k))}
-
-
-def _written_after(written: dt.datetime | None, staged: dt.datetime | None) -> bool:
-    """Whether SyncHub's last write to the CRM order is newer than the order's staged values."""
-    if written is None:
-        return False
-    if staged is None:
-        return True
-    return aware(written) >= aware(staged)
-
-
-def _amount_mismatch(sap_values: Mapping[str, Any], crm_values: Mapping[str, Any]) -> str | None:
-    """Why SAP's net total of an order differs from the CRM's total, or None when they agree."""
-    sap_total, crm_total = _decimal(sap_values.get("total_amount")), _decimal(crm_values.get("total_amount"))
-    if sap_total is None or crm_total is None or sap_total == crm_total:
-        return None
-    currency = sap_values.get("currency") or ""
-    return f"SAP's net total {sap_total:.2f} {currency} differs from the CRM's total {crm_total:.2f}".rstrip()
