@@ -50,7 +50,7 @@ from sqlalchemy.orm import Session
 
 from connectors.base import WriteOutcome, WriteRecord
 from mdm.canonical import to_target
-from mdm.config import load_entity_mapping
+from mdm.config import mapping_with
 from mdm.publish_model import Member, PublishStats, PublishWrite
 from mdm.runtime import Sessions, System, aware, connector_for, run_step
 from mdm.stats import StepStats
@@ -102,9 +102,7 @@ def publish(
     """
     if system not in ("salesforce", "sap"):
         raise ValueError(f"system must be salesforce or sap, not {system!r}")
-    mapping = mapping or load_entity_mapping(entity)
-    if mapping.model is None:
-        raise ValueError(f"mapping {mapping.path} has no canonical section to publish from")
+    mapping = mapping_with(entity, mapping, "canonical")
 
     def body(store: Sessions, run: int | None) -> StepStats:
         target_system = connector or connector_for(system)

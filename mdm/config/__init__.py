@@ -18,6 +18,7 @@ from mdm.config.mapping import (
     load_mapping,
     load_mappings,
     load_match_config,
+    mapping_with,
     mappings_dir,
 )
 
@@ -35,4 +36,5 @@ __all__ = [
     "load_mappings",
     "load_match_config",
     "mappings_dir",
+    "mapping_with",
 ]

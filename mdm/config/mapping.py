@@ -244,6 +244,25 @@ def load_entity_mapping(entity: str) -> Mapping:
     return load_mapping(mappings_dir() / f"{entity}.yaml")
 
 
+# A section's name in the file -> the Mapping attribute that holds it parsed.
+_SECTION_ATTRIBUTES = {
+    "canonical": "model",
+    "match": "match",
+    "survivorship": "survivorship",
+    "pricing": "pricing",
+    "orders": "orders",
+}
+
+
+def mapping_with(entity: str, mapping: Mapping | None, section: str) -> Mapping:
+    """The caller's mapping, else ``mappings/<entity>.yaml``; ValueError naming the file when it has no
+    ``section`` (``canonical``, ``match``, ``survivorship``, ``pricing``, ``orders``) a step needs."""
+    mapping = mapping or load_entity_mapping(entity)
+    if getattr(mapping, _SECTION_ATTRIBUTES[section]) is None:
+        raise ValueError(f"mapping {mapping.path} has no {section} section")
+    return mapping
+
+
 def entity_source(entity: str, directory: Path | None = None) -> EntitySource:
     directory = directory or mappings_dir()
     path = directory / f"{entity}.yaml"

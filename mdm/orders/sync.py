@@ -41,7 +41,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.base import WriteRecord
-from mdm.config import load_entity_mapping
+from mdm.config import load_entity_mapping, mapping_with
 from mdm.config.sections import OrderSettings, order_is_due
 from mdm.runtime import Sessions, chunked, connector_for, run_step
 from mdm.stats import StepStats
@@ -233,10 +233,8 @@ def push_orders(
     before and not changed since: not sent again), refreshed (SAP orders staged after the creates),
     api_calls, seconds.
     """
-    mapping = mapping or load_entity_mapping(ENTITY)
+    mapping = mapping_with(ENTITY, mapping, "orders")
     settings = mapping.orders
-    if settings is None:
-        raise ValueError(f"mapping {mapping.path} has no orders section")
 
     def body(store: Sessions, run: int | None) -> StepStats:
         sap = connector or connector_for("sap")

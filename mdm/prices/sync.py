@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from connectors.base import EntitySource, SalesforceSource, WriteOutcome, WriteRecord
-from mdm.config import load_entity_mapping
+from mdm.config import mapping_with
 from mdm.config.pricing import (
     ENTITY,
     STANDARD_KEY,
@@ -60,10 +60,8 @@ def sync_prices(
     unchanged, failed, recovered (creates an earlier, interrupted run had done), standard_placeholders,
     pricebooks_created, missing_products (+ missing_product_examples), errors, api_calls, seconds.
     """
-    mapping = mapping or load_entity_mapping(ENTITY)
+    mapping = mapping_with(ENTITY, mapping, "pricing")
     config = mapping.pricing
-    if config is None:
-        raise ValueError(f"mapping {mapping.path} has no pricing section")
     day = config.day(valid_on)
 
     def body(store: Sessions, run: int | None) -> StepStats:

@@ -14,7 +14,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from mdm.config import Mapping as EntityMapping
-from mdm.config import load_entity_mapping
+from mdm.config import mapping_with
 from mdm.golden import new_golden_id
 from mdm.match.engine import MatchResult, RecordRef
 from mdm.match.store import load_xref, match_entity
@@ -50,9 +50,7 @@ def match(
     gets the golden id its members already have, else a new one; a cluster that ends up holding two
     golden records (a steward approved the pair) keeps the larger and marks the other ``merged``.
     """
-    mapping = mapping or load_entity_mapping(entity)
-    if mapping.match is None:
-        raise ValueError(f"mapping {mapping.path} has no match section")
+    mapping = mapping_with(entity, mapping, "match")
     config = mapping.match
 
     def body(store: Sessions, run: int | None) -> StepStats:

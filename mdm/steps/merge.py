@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from mdm.canonical import to_canonical
 from mdm.config import Mapping as EntityMapping
-from mdm.config import load_entity_mapping
+from mdm.config import mapping_with
 from mdm.merge import Candidate
 from mdm.merge import merge as survivorship_merge
 from mdm.runtime import Sessions, aware, chunked, iso, run_step
@@ -71,9 +71,7 @@ def merge(
     always says which system, record and rule gave each value. Golden records without a live
     (neither deleted nor quarantined) member are retired.
     """
-    mapping = mapping or load_entity_mapping(entity)
-    if mapping.survivorship is None:
-        raise ValueError(f"mapping {mapping.path} has no survivorship section")
+    mapping = mapping_with(entity, mapping, "survivorship")
 
     def body(store: Sessions, run: int | None) -> StepStats:
         stats = merge_golden_records(store, mapping, run, full=full)

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from mdm.config import Mapping as EntityMapping
-from mdm.config import load_entity_mapping
+from mdm.config import mapping_with
 from mdm.runtime import Sessions, run_step
 from mdm.stats import StepStats
 
@@ -29,9 +29,7 @@ def quality(
     ``mdm.quality.QualityGateError`` when more than the mapping's ``quality.max_failed_share`` of a
     system's batch fails. ``settings`` (``mdm.quality.gate.Settings``) overrides the mapping's section.
     """
-    mapping = mapping or load_entity_mapping(entity)
-    if mapping.model is None:
-        raise ValueError(f"mapping {mapping.path} has no canonical section")
+    mapping = mapping_with(entity, mapping, "canonical")
 
     def body(store: Sessions, run: int | None) -> StepStats:
         from mdm.quality.gate import validate  # Great Expectations and pandas load only here
