@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -81,6 +81,16 @@ def _bad_input(exc: Exception) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _print_list(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """A list command's table: one row per item, long cells folded."""
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
 def _read_one(get: Callable[[Session, int], Any], item_id: int) -> Any:
     """One item by id from the store; an unknown id exits 2 naming it."""
     with store_sessions() as sessions, sessions() as session:
@@ -112,22 +122,23 @@ def review_list(
 
     with store_sessions() as sessions, sessions() as session:
         items = list_reviews(session, entity=entity, status=status, limit=limit)
-    table = Table(title=f"{len(items)} pair(s) with status {status}", title_justify="left")
-    for column in ("id", "entity", "score", "rule", "left", "right", "golden ids", "decided by"):
-        table.add_column(column, overflow="fold")
-    for item in items:
-        goldens = " / ".join(g or "-" for g in (item.left_golden_id, item.right_golden_id))
-        table.add_row(
-            str(item.id),
-            item.entity,
-            f"{item.score:.3f}",
-            item.rule,
-            f"{item.left_system}:{item.left_key}",
-            f"{item.right_system}:{item.right_key}",
-            goldens,
-            item.decided_by or "",
-        )
-    console.print(table)
+    _print_list(
+        f"{len(items)} pair(s) with status {status}",
+        ("id", "entity", "score", "rule", "left", "right", "golden ids", "decided by"),
+        (
+            (
+                str(item.id),
+                item.entity,
+                f"{item.score:.3f}",
+                item.rule,
+                f"{item.left_system}:{item.left_key}",
+                f"{item.right_system}:{item.right_key}",
+                " / ".join(g or "-" for g in (item.left_golden_id, item.right_golden_id)),
+                item.decided_by or "",
+            )
+            for item in items
+        ),
+    )
 
 
 @review_app.command("show")
@@ -249,22 +260,24 @@ def errors_list(
 
     with store_sessions() as sessions, sessions() as session:
         items = list_errors(session, entity=entity, status=None if status == "all" else status, limit=limit)
-    table = Table(title=f"{len(items)} dead letter(s) ({status})", title_justify="left")
-    for column in ("id", "entity", "system", "operation", "record", "code", "message", "tries", "status"):
-        table.add_column(column, overflow="fold")
-    for item in items:
-        table.add_row(
-            str(item.id),
-            item.entity,
-            item.system,
-            item.operation,
-            item.record_key,
-            item.code or "",
-            (item.message or "")[:200],
-            str(item.attempts),
-            item.status + (f" ({item.resolved_by})" if item.resolved_by else ""),
-        )
-    console.print(table)
+    _print_list(
+        f"{len(items)} dead letter(s) ({status})",
+        ("id", "entity", "system", "operation", "record", "code", "message", "tries", "status"),
+        (
+            (
+                str(item.id),
+                item.entity,
+                item.system,
+                item.operation,
+                item.record_key,
+                item.code or "",
+                (item.message or "")[:200],
+                str(item.attempts),
+                item.status + (f" ({item.resolved_by})" if item.resolved_by else ""),
+            )
+            for item in items
+        ),
+    )
 
 
 @errors_app.command("show")

@@ -140,18 +140,9 @@ class Reads:
                     pass
             in_window = len(result)
             yield list(result)
-            next_url = result.next_url
-            while next_url:
-                absolute = urljoin(service.url, next_url)  # SAP may send a relative __next
-                result = self._call(
-                    "read_next",
-                    lambda url=absolute: proxy.get_entities().next_url(url).execute(),
-                    service=service,
-                    entity=entity_set.name,
-                )
-                in_window += len(result)
-                yield list(result)
-                next_url = result.next_url
+            for page in self._next_pages(service, entity_set, proxy, result, "read_next"):
+                in_window += len(page)
+                yield list(page)
             if not page_size or in_window < page_size:
                 return
             offset += page_size
@@ -183,13 +174,20 @@ class Reads:
 
         result = self._call("get", first, service=service, entity=entity_set.name)
         found = list(result)
+        for page in self._next_pages(service, entity_set, proxy, result, "get"):
+            found += list(page)
+        return found
+
+    def _next_pages(
+        self, service: Gateway, entity_set: odata_model.EntitySet, proxy: Any, result: Any, operation: str
+    ) -> Iterator[Any]:
+        """The pages SAP's ``__next`` links lead to after ``result`` (a relative link is resolved)."""
         while result.next_url:
-            url = urljoin(service.url, result.next_url)
+            url = urljoin(service.url, result.next_url)  # SAP may send a relative __next
             result = self._call(
-                "get",
+                operation,
                 lambda url=url: proxy.get_entities().next_url(url).execute(),
                 service=service,
                 entity=entity_set.name,
             )
-            found += list(result)
-        return found
+            yield result

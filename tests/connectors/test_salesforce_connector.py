@@ -509,24 +509,19 @@ def test_writes_under_injected_429s_503s_and_timeouts_have_identical_outcomes(sa
     assert org_count(sandboxes.org, "SyncHub_Id__c LIKE 'Z%' AND BillingCity = 'Ulm'") == 250
 
 
-def test_an_expired_session_is_refreshed_once_mid_extraction(sandbox_factory, paged):
-    sandboxes = sandbox_factory(data_dir=paged)
-    connector = connect(query_page_size=200)
-    pages = connector.extract_changed(entity_source("customer"), None)
-
-    first = next(pages)
-    sandboxes.org.expire_sessions()
-    rest = list(pages)
-
-    assert len(first.records) + sum(len(p.records) for p in rest) == len(
-        sandboxes.org.live_records("Account", include_deleted=True)
-    )
-    assert connector.usage.by_operation["login"] == 2
-
-
-def test_an_expired_session_is_refreshed_in_the_middle_of_a_bulk_job(sandbox_factory, small):
-    sandboxes = sandbox_factory(data_dir=small)
-    connector = connect(bulk_query_threshold=0, bulk_page_size=10)
+@pytest.mark.parametrize(
+    ("data", "settings"),
+    [
+        ("paged", {"query_page_size": 200}),  # REST query pages
+        ("small", {"bulk_query_threshold": 0, "bulk_page_size": 10}),  # the pages of a Bulk API 2.0 job
+    ],
+    ids=["rest", "bulk"],
+)
+def test_an_expired_session_is_refreshed_once_in_the_middle_of_an_extraction(
+    sandbox_factory, request, data, settings
+):
+    sandboxes = sandbox_factory(data_dir=request.getfixturevalue(data))
+    connector = connect(**settings)
     pages = connector.extract_changed(entity_source("customer"), None)
 
     first = next(pages)

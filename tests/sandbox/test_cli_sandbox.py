@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from mdm.cli import app
 from sandbox.datadir import SandboxData, read_data_dir
 from sandbox.runner import RunningSandboxes, SandboxConfig, read_env_file, start_sandboxes
+from tests.sandbox.oauth import password_grant
 
 pytestmark = pytest.mark.integration
 
@@ -158,13 +159,7 @@ def _salesforce(up: UpProcess) -> Salesforce:
     http = up.http()
     token = http.post(
         f"{up.crm_url}/services/oauth2/token",
-        data={
-            "grant_type": "password",
-            "client_id": crm["extra"]["consumer_key"],
-            "client_secret": crm["extra"]["consumer_secret"],
-            "username": crm["login"],
-            "password": crm["password"],
-        },
+        data=password_grant(crm),
         timeout=30,
     )
     assert token.status_code == 200, token.text

@@ -21,6 +21,7 @@ import requests
 from sandbox.datadir import read_data_dir
 from sandbox.runner import RunningSandboxes, SandboxConfig, read_env_file, start_sandboxes
 from sandbox.seed import SeedOptions
+from tests.sandbox.oauth import password_grant
 
 pytestmark = pytest.mark.integration
 SMALL = SeedOptions(seed=42, customers=30, products=8, orders=10)
@@ -142,13 +143,7 @@ def test_synchub_sandbox_up_runs_in_the_foreground_and_stops_on_sigterm(tmp_path
         crm = json.loads(exports["AIRFLOW_CONN_SYNCHUB_CRM"])
         token = requests.post(
             f"https://{crm['extra']['domain'].split('/')[0]}/services/oauth2/token",
-            data={
-                "grant_type": "password",
-                "client_id": crm["extra"]["consumer_key"],
-                "client_secret": crm["extra"]["consumer_secret"],
-                "username": crm["login"],
-                "password": crm["password"],
-            },
+            data=password_grant(crm),
             verify=exports["REQUESTS_CA_BUNDLE"],
             timeout=30,
         )
