@@ -68,6 +68,10 @@ class EntitySource:
     salesforce: SalesforceSource
     sap: SapSource
 
+    def external_id(self, system: str) -> str | None:
+        """Where the system keeps SyncHub's golden id: the mapping's ``external_id`` of that system."""
+        return self.salesforce.external_id if system == "salesforce" else self.sap.external_id
+
 
 @dataclass
 class ExtractedRecord:

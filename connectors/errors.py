@@ -114,9 +114,11 @@ class BudgetExhausted(RunFatalError):
 
 def retry_after_seconds(response: requests.Response | None) -> float | None:
     """The Retry-After header in seconds (delta form; an HTTP date is treated as unknown)."""
-    if response is None:
-        return None
-    value = response.headers.get("Retry-After")
+    return None if response is None else parse_retry_after(response.headers.get("Retry-After"))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """A Retry-After value in seconds (delta form; an HTTP date, or none, is unknown: None)."""
     if not value:
         return None
     try:

@@ -71,21 +71,23 @@ class ExtrasReader:
         value = self.raw(name)
         return None if value is None else str(value).strip()
 
-    def number(self, name: str, minimum: float) -> float | None:
+    def number(self, name: str, minimum: float | None = None, *, percent: bool = False) -> float | None:
+        """A number (``percent``: "5%" reads as 5) at least ``minimum`` when one is given."""
         extra, value = self._value(name)
         if value is None:
             return None
         if isinstance(value, bool):
             raise self.fail(extra, f"expected a number, got {value!r}")
+        text = str(value).strip()
         try:
-            number = float(str(value).strip().rstrip("%"))
+            number = float(text.rstrip("%") if percent else text)
         except ValueError:
             raise self.fail(extra, f"expected a number, got {value!r}") from None
-        if number < minimum:
+        if minimum is not None and number < minimum:
             raise self.fail(extra, f"must be at least {minimum}, got {value!r}")
         return number
 
-    def integer(self, name: str, minimum: int) -> int | None:
+    def integer(self, name: str, minimum: int | None = None) -> int | None:
         extra, value = self._value(name)
         if value is None:
             return None
@@ -95,7 +97,7 @@ class ExtrasReader:
             number = int(value) if isinstance(value, int | float) else int(str(value).strip())
         except ValueError:
             raise self.fail(extra, f"expected a whole number, got {value!r}") from None
-        if number < minimum:
+        if minimum is not None and number < minimum:
             raise self.fail(extra, f"must be at least {minimum}, got {value!r}")
         return number
 

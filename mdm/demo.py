@@ -22,7 +22,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from mdm.entities import names as entity_names
-from mdm.stats import run_steps
+from mdm.stats import StepKind, run_steps, steps_of
 from mdm.store.db import DATABASE_URL_ENV, redacted, upgrade_database
 from mdm.sync_run import sync_entity
 from sandbox.runner import RunningSandboxes, SandboxConfig, start_sandboxes
@@ -40,11 +40,13 @@ def sap_session_from_connection(conn_id: str = "synchub_erp") -> tuple[requests.
     """A requests session (basic auth, CA, sap-client) and base URL from an Airflow http connection."""
     from airflow.sdk import BaseHook
 
+    from connectors.sap.settings import extras_reader
+
     conn = BaseHook.get_connection(conn_id)
     extra = conn.extra_dejson
     session = requests.Session()
     session.auth = (conn.login or "", conn.password or "")
-    session.verify = extra.get("synchub_ca_bundle") or extra.get("ca_bundle") or True
+    session.verify = extras_reader(extra, conn_id).text("ca_bundle") or True  # as the SAP connector reads it
     client = extra.get("sap-client")
     if client:
         session.params = {"sap-client": client}
@@ -124,8 +126,8 @@ def entity_summary(results: dict[str, dict]) -> Table:
     for entity, stats in results.items():
         steps = run_steps(stats)
 
-        def total(kind: str, name: str, system: str | None = None, steps: list = steps) -> int | None:
-            chosen = [s for s in steps if s.kind == kind and (system is None or s.system == system)]
+        def total(kind: StepKind, name: str, system: str | None = None, steps: list = steps) -> int | None:
+            chosen = steps_of(steps, kind, system)
             return sum(getattr(s.outcome, name) for s in chosen) if chosen else None
 
         cells = [

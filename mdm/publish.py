@@ -158,10 +158,7 @@ class Publisher:
         self.run_id = run_id
         # Where the system keeps the golden id (the mapping's external_id); None: its records carry none
         # (SAP products), and the connector refuses what would need one.
-        source = mapping.source
-        self.id_field: str | None = (
-            source.salesforce.external_id if system == "salesforce" else source.sap.external_id
-        )
+        self.id_field: str | None = mapping.source.external_id(system)
         options = mapping.publish[system]
         self.may_create: bool = options.create
         self.create_when: str | None = options.create_when

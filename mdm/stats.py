@@ -108,6 +108,11 @@ class StepStats(Mapping[str, Any]):
             details=details,
         )
 
+    def count(self, name: str) -> int | None:
+        """An outcome count by its name (``read``, ``failed`` ...), else the step's own detail of that
+        name (``created``, ``deleted`` ...); None when the step has no such detail."""
+        return getattr(self.outcome, name) if name in OUTCOMES else self.details.get(name)
+
     # -- read as a mapping (the details, then the step's own fields) ------------------------------------
 
     def __getitem__(self, key: str) -> Any:
@@ -128,6 +133,11 @@ def run_steps(stats: Mapping[str, Any] | None) -> list[StepStats]:
     steps = stats.get("steps")
     items = steps.values() if isinstance(steps, Mapping) else [stats]
     return [s for s in (StepStats.from_json(item) for item in items) if s is not None]
+
+
+def steps_of(steps: Iterable[StepStats], kind: StepKind, system: str | None = None) -> list[StepStats]:
+    """The steps of a kind (and, when given, of a system), in run order."""
+    return [s for s in steps if s.kind == kind and (system is None or s.system == system)]
 
 
 def _count(value: Any) -> int:

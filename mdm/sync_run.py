@@ -17,7 +17,7 @@ from rich.console import Console
 
 from mdm.entities import Entity
 from mdm.entities import entity as declared_entity
-from mdm.stats import StepStats, run_steps
+from mdm.stats import StepKind, StepStats, run_steps, steps_of
 from mdm.store.db import StoreConfigError, database_url, redacted, upgrade_database
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -201,48 +201,40 @@ def _print_step_table(out: Console, entity: str, steps: list[StepStats]) -> None
 def _print_master_data_tables(out: Console, entity: str, steps: list[StepStats]) -> None:
     from rich.table import Table
 
-    def of(kind: str, system: str | None = None) -> StepStats | None:
-        found = [s for s in steps if s.kind == kind and (system is None or s.system == system)]
-        return found[0] if found else None
-
-    def n(step: StepStats | None, value: int | None) -> str:
-        return "-" if step is None or value is None else str(value)
+    def cell(kind: StepKind, name: str, system: str | None = None) -> str:
+        found = steps_of(steps, kind, system)
+        value = found[0].count(name) if found else None
+        return "-" if value is None else str(value)
 
     systems = Table(title=f"{entity} sync per system", title_justify="left")
     systems.add_column("")
     systems.add_column("salesforce (CRM)", justify="right")
     systems.add_column("sap (ERP)", justify="right")
-    rows: list[tuple[str, str, object]] = [
-        ("records in", "extract", lambda s: s.outcome.read),
-        ("deleted", "extract", lambda s: s.details.get("deleted")),
-        ("written: created", "write", lambda s: s.details.get("created")),
-        ("written: updated", "write", lambda s: s.details.get("updated")),
-        ("unchanged", "write", lambda s: s.outcome.unchanged),
-        ("not created (reported)", "write", lambda s: s.outcome.waiting),
-        ("failed", "write", lambda s: s.outcome.failed),
-    ]
-    for label, kind, value in rows:
-        cells = []
-        for system in ("salesforce", "sap"):
-            step = of(kind, system)
-            cells.append(n(step, value(step) if step else None))  # type: ignore[operator]
-        systems.add_row(label, *cells)
+    for label, kind, name in (
+        ("records in", "extract", "read"),
+        ("deleted", "extract", "deleted"),
+        ("written: created", "write", "created"),
+        ("written: updated", "write", "updated"),
+        ("unchanged", "write", "unchanged"),
+        ("not created (reported)", "write", "waiting"),
+        ("failed", "write", "failed"),
+    ):
+        systems.add_row(label, cell(kind, name, "salesforce"), cell(kind, name, "sap"))
     out.print(systems)
 
     golden = Table(title=f"{entity} matching and golden records", title_justify="left")
     golden.add_column("")
     golden.add_column("count", justify="right")
-    quality, match, merge = of("quality"), of("match"), of("merge")
-    for label, step, value in (
-        ("checked by the quality gate", quality, quality and quality.outcome.read),
-        ("quarantined", quality, quality and quality.outcome.quarantined),
-        ("matched (auto-linked pairs)", match, match and match.details.get("auto_linked")),
-        ("in review", match, match and match.outcome.review),
-        ("new golden records", match, match and match.outcome.new),
-        ("golden records", merge, merge and merge.outcome.read),
-        ("golden records changed", merge, merge and merge.details.get("changed")),
+    for label, kind, name in (
+        ("checked by the quality gate", "quality", "read"),
+        ("quarantined", "quality", "quarantined"),
+        ("matched (auto-linked pairs)", "match", "auto_linked"),
+        ("in review", "match", "review"),
+        ("new golden records", "match", "new"),
+        ("golden records", "merge", "read"),
+        ("golden records changed", "merge", "changed"),
     ):
-        golden.add_row(label, n(step, value))
+        golden.add_row(label, cell(kind, name))
     out.print(golden)
 
 

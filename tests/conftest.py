@@ -51,6 +51,7 @@ SANDBOX_STARTERS = re.compile(
 )
 
 
+@cache
 def _source(func: Any) -> str:
     try:
         return pyinspect.getsource(func)

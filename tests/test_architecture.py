@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 from collections import defaultdict
+from functools import cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,6 +43,7 @@ def _own(name: str, known: dict[str, Path]) -> str | None:
     return name or None
 
 
+@cache
 def import_graph(
     root: Path = REPO, packages: tuple[str, ...] = PACKAGES
 ) -> tuple[dict[str, set[str]], list[str]]:

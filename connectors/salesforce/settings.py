@@ -118,9 +118,9 @@ class SalesforceSettings:
         for f in fields(cls):
             kind = str(f.type)
             if "int" in kind:
-                value: Any = reader.integer(f.name, minimum=-(2**63))
+                value: Any = reader.integer(f.name)
             elif "float" in kind:
-                value = reader.number(f.name, minimum=float("-inf"))
+                value = reader.number(f.name, percent=True)
             else:
                 value = reader.text(f.name)
             if value is not None:

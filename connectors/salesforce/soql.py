@@ -88,17 +88,18 @@ def parse_stamp(value: Any) -> dt.datetime | None:
     if not value:
         return None
     if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-    text = str(value).replace("Z", "+0000")
-    for fmt in _STAMP_FORMATS:
+        stamp = value
+    else:
+        text = str(value).replace("Z", "+0000")
+        for fmt in _STAMP_FORMATS:
+            try:
+                return dt.datetime.strptime(text, fmt).astimezone(dt.UTC)
+            except ValueError:
+                continue
         try:
-            return dt.datetime.strptime(text, fmt).astimezone(dt.UTC)
+            stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         except ValueError:
-            continue
-    try:
-        stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
+            return None
     return stamp.replace(tzinfo=dt.UTC) if stamp.tzinfo is None else stamp.astimezone(dt.UTC)
 
 

@@ -26,9 +26,9 @@ from connectors.errors import (
     RETRIABLE_STATUS,
     RetriableError,
 )
-from connectors.sap.session import Gateway, retry_after_seconds, sap_error
+from connectors.sap.session import Gateway, retry_after_of, sap_error
 from connectors.sap.settings import KEY_CHUNK, MAY_HAVE_LANDED, SYSTEM, log
-from connectors.sap.values import as_plain, key_value, literal_of, parsed_property, same_value
+from connectors.sap.values import as_plain, equal_as_property, key_value, literal_of, parsed_property
 from connectors.sap.write import Plan, failed_outcome
 
 
@@ -159,7 +159,7 @@ class Batches:
                     again.append(plan)
                     last_error = RetriableError(
                         message or f"HTTP {status}",
-                        retry_after=retry_after_seconds(response.headers),
+                        retry_after=retry_after_of(response.headers),
                         remote_code=code,
                         status=status,
                         system=SYSTEM,
@@ -305,12 +305,12 @@ class Batches:
             "get", lambda: proxy.get_entity(key).execute(), service=service, entity=plan.entity_set.name
         )
         values = as_plain(entity_type, current, {})
-        if all(same_value(entity_type.proprty(k), v, values.get(k)) for k, v in plan.changed.items()):
+        if all(equal_as_property(entity_type.proprty(k), v, values.get(k)) for k, v in plan.changed.items()):
             return WriteOutcome(plan.record.key, "updated", plan.record.remote_key)
         expected = plan.record.expected
         plan.etag_retried = True
         if expected is not None and all(
-            same_value(entity_type.proprty(k), values.get(k), expected.get(k)) for k in plan.changed
+            equal_as_property(entity_type.proprty(k), values.get(k), expected.get(k)) for k in plan.changed
         ):
             plan.etag = current.etag
             return None

@@ -24,6 +24,7 @@ from connectors.errors import (
     RecordError,
     RetriableError,
     call_with_retry,
+    parse_retry_after,
     redact,
 )
 from connectors.sap.settings import SYSTEM, T, log
@@ -123,12 +124,9 @@ def _header(headers: Any, name: str) -> str:
     return str(value or "")
 
 
-def retry_after_seconds(headers: Any) -> float | None:
-    value = _header(headers, "retry-after")
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
+def retry_after_of(headers: Any) -> float | None:
+    """The Retry-After of an answer's headers (a response's, or a ``$batch`` part's), in seconds."""
+    return parse_retry_after(_header(headers, "retry-after"))
 
 
 def and_filters(*expressions: str | None) -> str | None:
@@ -177,7 +175,7 @@ class Transport:
         if status in RETRIABLE_STATUS or status >= 500:
             raise RetriableError(
                 message or f"HTTP {status}",
-                retry_after=retry_after_seconds(headers),
+                retry_after=retry_after_of(headers),
                 remote_code=code,
                 status=status,
                 **parts,

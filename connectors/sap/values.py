@@ -144,7 +144,7 @@ def _payload_value(prop: odata_model.StructTypeProperty, value: Any) -> Any:
     return value
 
 
-def same_value(prop: odata_model.StructTypeProperty, left: Any, right: Any) -> bool:
+def equal_as_property(prop: odata_model.StructTypeProperty, left: Any, right: Any) -> bool:
     """Whether two values of a property are equal, whatever form each is in (native, payload, wire)."""
     if left is None or right is None:
         return left is None and right is None

@@ -31,6 +31,7 @@ from connectors.sap.values import (
     as_plain,
     check_names,
     children_of,
+    equal_as_property,
     expand_tree,
     has_nav,
     has_property,
@@ -38,7 +39,6 @@ from connectors.sap.values import (
     key_value,
     keys_filter,
     parsed_property,
-    same_value,
     split_key,
     wire_value,
 )
@@ -138,7 +138,7 @@ def _subset_equal(
         if name.startswith("__"):
             continue
         if has_property(entity_type, name):
-            if not same_value(entity_type.proprty(name), value, expected.get(name)):
+            if not equal_as_property(entity_type.proprty(name), value, expected.get(name)):
                 return False
             continue
         target, many = service.nav_target(entity_set, name)
@@ -171,7 +171,7 @@ def _match_child(
             (
                 c
                 for c in candidates
-                if all(same_value(entity_type.proprty(k), child[k], c.get(k)) for k in carried)
+                if all(equal_as_property(entity_type.proprty(k), child[k], c.get(k)) for k in carried)
             ),
             None,
         )
@@ -334,7 +334,7 @@ class Writes:
             and name not in key
             and (
                 record.expected is None
-                or not same_value(entity_type.proprty(name), value, expected.get(name))
+                or not equal_as_property(entity_type.proprty(name), value, expected.get(name))
             )
         }
         parent_values = {
@@ -425,7 +425,9 @@ class Writes:
                     for name, v in child.items()
                     if has_property(target_type, name)
                     and name not in key_names
-                    and (match is None or not same_value(target_type.proprty(name), v, match.get(name)))
+                    and (
+                        match is None or not equal_as_property(target_type.proprty(name), v, match.get(name))
+                    )
                 }
                 if changed:
                     child_key = {k: key_value(target_type.proprty(k), v) for k, v in full_key.items()}

@@ -60,11 +60,6 @@ def _payload_record(source: EntitySource, system: str, payload: Mapping[str, Any
     return sap_record(source.sap, payload)
 
 
-def _golden_id_field(source: EntitySource, system: str) -> str | None:
-    """Where the system keeps SyncHub's golden id: the mapping's ``external_id`` of that system."""
-    return source.salesforce.external_id if system == "salesforce" else source.sap.external_id
-
-
 def _stamp_field(source: EntitySource, system: str) -> str:
     if system == "salesforce":
         return source.salesforce.stamp
@@ -139,7 +134,7 @@ class _Stager:
         if not records:
             return
         entity = self.mapping.entity
-        id_field = _golden_id_field(self.mapping.source, self.system)
+        id_field = self.mapping.source.external_id(self.system)
         existing = {
             key: (row_id, digest, deleted, carried)
             for row_id, key, digest, deleted, carried in session.execute(
