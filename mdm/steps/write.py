@@ -101,7 +101,9 @@ def _queue(
 ) -> None:
     failed = set()
     for write, outcome in pairs:
-        if outcome.status != "failed":
+        if outcome.status != "failed" or write.key in failed:
+            # One entry per record key and attempt: two copies of one golden record in a system (both
+            # refused for the same value) are one failed write to replay, not two attempts.
             continue
         failed.add(write.key)
         record_failure(

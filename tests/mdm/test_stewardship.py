@@ -538,3 +538,33 @@ def test_price_entries_salesforce_refused_are_resolved_by_a_replay_once_the_caus
     assert [r.letter_id for r in resolved] == [letter.id for letter in refused]
     assert {r.status for r in resolved} == {"resolved"}
     assert {letter.resolved_by for letter in letters(store, entity="price")} == {"admin.lou"}
+
+
+def test_two_refused_copies_of_one_golden_record_are_one_entry_with_one_attempt(sandbox_factory, store):
+    from sqlalchemy import func
+
+    from mdm.store.models import Xref
+
+    sandbox_factory(seed=SEED)
+    master_data(store)
+    with store.begin() as session:
+        golden_id = session.scalars(
+            select(Xref.golden_id)
+            .where(Xref.entity == ENTITY, Xref.system == "salesforce")
+            .group_by(Xref.golden_id)
+            .having(func.count() > 1)
+            .order_by(Xref.golden_id)
+            .limit(1)
+        ).first()
+        if golden_id is None:
+            pytest.fail("the seed has no golden customer with two CRM accounts")
+        golden = session.get(GoldenRecord, golden_id)
+        golden.values = {**golden.values, "erp_customer_number": "12345678901234"}  # 10 characters fit
+
+    stats = publish(
+        ENTITY, "salesforce", sessions=store, connector=connectors()["salesforce"], mapping=mapping()
+    )
+
+    assert stats["failed"] == 2  # both accounts refused the value
+    [letter] = letters(store, entity=ENTITY, status="open")
+    assert (letter.record_key, letter.code, letter.attempts) == (golden_id, "STRING_TOO_LONG", 1)
