@@ -1,4 +1,4 @@
-"""Source records to canonical customers and back, on the seeded CRM and ERP (sandbox/seed.py)."""
+"""Source records to canonical customers and back, on the seeded CRM and ERP (sandbox/seed/)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The named transforms, on the messy values sandbox/seed.py puts into the CRM and the ERP."""
+"""The named transforms, on the messy values sandbox/seed/ puts into the CRM and the ERP."""
 
 from __future__ import annotations
 
