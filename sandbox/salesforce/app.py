@@ -31,7 +31,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.faults import FaultInjector, FaultMiddleware
-from sandbox.salesforce.org import SalesforceApiError, SalesforceOrg, normalize_id, parse_datetime
+from sandbox.salesforce.org import SalesforceOrg
+from sandbox.salesforce.org_model import SalesforceApiError, normalize_id, parse_datetime
 from sandbox.salesforce.schema import API_VERSION, make_id
 
 DATA_PREFIX = "/services/data/v"

@@ -29,7 +29,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox.salesforce import soql as soql_engine
-from sandbox.salesforce.org import SalesforceApiError, SalesforceOrg, normalize_id
+from sandbox.salesforce.org import SalesforceOrg
+from sandbox.salesforce.org_model import SalesforceApiError, normalize_id
 from sandbox.salesforce.schema import API_VERSION, FieldDef, ObjectDef, make_id
 
 JOB_KEY_PREFIX = "750"

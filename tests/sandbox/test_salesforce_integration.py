@@ -20,7 +20,8 @@ from simple_salesforce.exceptions import SalesforceGeneralError
 
 from sandbox.faults import FaultInjector
 from sandbox.salesforce.app import create_app
-from sandbox.salesforce.org import SalesforceOrg, format_datetime
+from sandbox.salesforce.org import SalesforceOrg
+from sandbox.salesforce.org_model import format_datetime
 from sandbox.salesforce.schema import make_id
 from sandbox.server import ServerHandle, serve
 from sandbox.tls import TlsFiles, ensure_tls
