@@ -52,7 +52,8 @@ from sandbox.sap.odata import (
     parse_select,
     sort_records,
 )
-from sandbox.sap.system import Created, Record, SapSystem
+from sandbox.sap.system import SapSystem
+from sandbox.sap.system_model import Created, Record
 
 SYSTEM_ID = "S4H"
 MODIFYING = {"POST", "PUT", "MERGE", "PATCH", "DELETE"}

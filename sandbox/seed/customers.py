@@ -8,7 +8,7 @@ import unicodedata
 from typing import Any
 
 from sandbox.salesforce.schema import make_id
-from sandbox.sap.system import CUSTOMER_NUMBER_START
+from sandbox.sap.system_model import CUSTOMER_NUMBER_START
 from sandbox.seed.common import (
     ADDRESS_ID_START,
     BP_NUMBER_START,
