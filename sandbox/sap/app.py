@@ -45,6 +45,8 @@ from sandbox.sap.odata import (
     encode_entity,
     encode_value,
     entity_key_path,
+)
+from sandbox.sap.odata_query import (
     parse_expand,
     parse_filter,
     parse_key_predicate,

@@ -30,6 +30,8 @@ from sandbox.sap.odata import (
     entity_key_path,
     etag_of,
     initial_value,
+)
+from sandbox.sap.odata_query import (
     parse_expand,
     parse_filter,
     parse_key_predicate,
