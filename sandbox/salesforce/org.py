@@ -302,6 +302,7 @@ class SalesforceOrg(OrgValidation, OrgBehaviour):
     ) -> QueryResult:
         """Run a SOQL query and report the total size (which differs from the rows for COUNT())."""
         from sandbox.salesforce import soql as soql_engine
+        from sandbox.salesforce.soql_eval import execute
 
         try:
             parsed = soql_engine.parse(soql, self.schema)
@@ -316,7 +317,7 @@ class SalesforceOrg(OrgValidation, OrgBehaviour):
 
         try:
             # Relative date literals (TODAY, LAST_N_DAYS:n) count days on the org's clock, like the stamps.
-            records = soql_engine.execute(parsed, rows, resolve, base_url=base_url, now=self._clock())
+            records = execute(parsed, rows, resolve, base_url=base_url, now=self._clock())
         except soql_engine.SoqlError as exc:
             raise SalesforceApiError(400, exc.code, exc.message) from exc
         if getattr(parsed, "count_only", False):

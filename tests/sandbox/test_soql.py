@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from sandbox.salesforce.schema import load_schema, make_id
-from sandbox.salesforce.soql import Query, SoqlError, execute, parse
+from sandbox.salesforce.soql import Query, SoqlError, parse
+from sandbox.salesforce.soql_eval import execute
 
 SCHEMA = load_schema()
 BASE = "/services/data/v62.0"
