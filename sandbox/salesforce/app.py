@@ -2,257 +2,54 @@
 
 Routes and wire shapes follow the real REST API so simple-salesforce (and Airflow's SalesforceHook)
 work unmodified. Authentication, the daily API budget and the ``Sforce-Limit-Info`` header live in
-one ASGI middleware (``ApiGate``) that also covers the Bulk API 2.0 routes mounted from ``bulk2``.
+one ASGI middleware (``rest_wire.ApiGate``) that also covers the Bulk API 2.0 routes mounted from ``bulk2``.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import hmac
 import importlib.util
-import json
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.faults import FaultInjector, FaultMiddleware
 from sandbox.salesforce.org import SalesforceOrg
-from sandbox.salesforce.org_model import SalesforceApiError, normalize_id, parse_datetime
-from sandbox.salesforce.schema import API_VERSION, make_id
-
-DATA_PREFIX = "/services/data/v"
-OLDEST_VERSION = 20
-NEWEST_VERSION = int(float(API_VERSION))
-MAX_COLLECTION = 200
-DEFAULT_BATCH = 2000
-MIN_BATCH = 200
-CURSOR_TTL_SECONDS = 15 * 60
-MAX_CURSORS = 200
-ROLLED_BACK = SalesforceApiError(
-    400,
-    "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-    "Record rolled back because not all records were valid and the request was using AllOrNone header",
-    [],
+from sandbox.salesforce.org_model import SalesforceApiError, normalize_id
+from sandbox.salesforce.rest_wire import (
+    MAX_COLLECTION,
+    ROLLED_BACK,
+    SUPPORTED_VERSIONS,
+    ApiGate,
+    Call,
+    QueryCursors,
+    SalesforceFaults,
+    bool_param,
+    collection_failure,
+    collection_id,
+    collection_records,
+    endpoint,
+    method_not_allowed,
+    not_found,
+    oauth_error,
+    parse_stamp,
+    query_batch_size,
+    release_label,
+    split_list,
+    too_many,
+    unexpected,
+    window_bound,
 )
-INVALID_SESSION = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
-
-
-def release_label(version: int) -> str:
-    """The release name of an API version: v62.0 is Winter '25, three releases a year."""
-    back = NEWEST_VERSION - version
-    season = ("Winter", "Summer", "Spring")[back % 3]
-    return f"{season} '{25 - (back + 2) // 3:02d}"
-
-
-SUPPORTED_VERSIONS = [f"{v}.0" for v in range(OLDEST_VERSION, NEWEST_VERSION + 1)]
-
-
-def error_response(exc: SalesforceApiError, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
-
-
-# ---------------------------------------------------------------------------------------------- gate
-class ApiGate:
-    """Every ``/services/data/vXX.X/...`` request: bearer session, one API call, ``Sforce-Limit-Info``."""
-
-    def __init__(self, app: ASGIApp, org: SalesforceOrg) -> None:
-        self.app = app
-        self.org = org
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(DATA_PREFIX):
-            await self.app(scope, receive, send)
-            return
-        token = bearer_token(Request(scope))
-        try:
-            if token is None:
-                raise SalesforceApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
-            self.org.check_session(token)
-            used, limit = self.org.spend_api_call()
-        except SalesforceApiError as exc:
-            headers = None
-            if exc.status == 403:
-                used, limit = self.org.api_usage()
-                headers = {"Sforce-Limit-Info": f"api-usage={used}/{limit}"}
-            await error_response(exc, headers)(scope, receive, send)
-            return
-        usage = f"api-usage={used}/{limit}".encode()
-
-        async def send_with_usage(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), (b"sforce-limit-info", usage)]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_usage)
-
-
-def bearer_token(request: Request) -> str | None:
-    """The session id from ``Authorization: Bearer``/``OAuth`` (both schemes are accepted by orgs)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() in ("bearer", "oauth") and value.strip():
-        return value.strip()
-    return None
-
-
-# ---------------------------------------------------------------------------------------------- faults
-class SalesforceFaults:
-    """Injected faults in Salesforce's shapes; an injected expired session really expires."""
-
-    def __init__(self, org: SalesforceOrg) -> None:
-        self.org = org
-
-    def too_many_requests(self, request: Request) -> Response:
-        body = [{"message": "ConcurrentPerOrgLongTxn Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
-        return JSONResponse(body, status_code=429, headers={"Retry-After": "1"})
-
-    def unavailable(self, request: Request) -> Response:
-        body = [
-            {
-                "message": "Server temporarily unavailable, please try again later.",
-                "errorCode": "SERVER_UNAVAILABLE",
-            }
-        ]
-        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
-
-    def gateway_timeout(self, request: Request) -> Response:
-        body = [{"message": "The request timed out at the gateway.", "errorCode": "REQUEST_TIMEOUT"}]
-        return JSONResponse(body, status_code=504)
-
-    def expired_session(self, request: Request) -> Response | None:
-        token = bearer_token(request)
-        if token is None:
-            return None
-        self.org.expire_session(token)
-        return JSONResponse(INVALID_SESSION, status_code=401)
-
-
-# ---------------------------------------------------------------------------------------------- cursors
-@dataclass
-class _Cursor:
-    records: list[dict[str, Any]]
-    total_size: int
-    batch: int
-    last_used: float = field(default_factory=time.monotonic)
-
-
-class QueryCursors:
-    """Server-side query cursors behind ``nextRecordsUrl`` (expire after 15 idle minutes)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
-        self._counter = 0
-
-    def open(self, records: list[dict[str, Any]], total_size: int, batch: int) -> str:
-        with self._lock:
-            self._expire()
-            self._counter += 1
-            locator = make_id("01g", self._counter)
-            self._cursors[locator] = _Cursor(records, total_size, batch)
-            while len(self._cursors) > MAX_CURSORS:
-                self._cursors.popitem(last=False)
-            return locator
-
-    def take(self, locator: str) -> _Cursor:
-        with self._lock:
-            self._expire()
-            cursor = self._cursors.get(locator)
-            if cursor is None:
-                raise SalesforceApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-            cursor.last_used = time.monotonic()
-            self._cursors.move_to_end(locator)
-            return cursor
-
-    def close(self, locator: str) -> None:
-        with self._lock:
-            self._cursors.pop(locator, None)
-
-    def _expire(self) -> None:
-        cutoff = time.monotonic() - CURSOR_TTL_SECONDS
-        for locator in [k for k, c in self._cursors.items() if c.last_used < cutoff]:
-            del self._cursors[locator]
-
-
-# ---------------------------------------------------------------------------------------------- calls
-@dataclass
-class Call:
-    """What a synchronous handler needs from the request (it runs in the thread pool)."""
-
-    request: Request
-    body: bytes
-    version: str
-
-    @property
-    def base(self) -> str:
-        return f"/services/data/v{self.version}"
-
-    def param(self, name: str) -> str:
-        return str(self.request.path_params[name])
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body or b"null")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SalesforceApiError(
-                400, "JSON_PARSER_ERROR", f"Unexpected character: {exc} at [line:1, column:1]"
-            ) from None
-
-    def json_object(self) -> dict[str, Any]:
-        value = self.json()
-        if not isinstance(value, dict):
-            raise SalesforceApiError(
-                400, "JSON_PARSER_ERROR", "Cannot deserialize instance of SObject from non-object value"
-            )
-        return value
-
-
-Handler = Callable[[Call], Response]
-
-
-def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Run a synchronous handler in the thread pool and answer its SalesforceApiError in REST shape."""
-
-    async def run(request: Request) -> Response:
-        version = str(request.path_params.get("version", API_VERSION))
-        if version not in SUPPORTED_VERSIONS:
-            return error_response(
-                SalesforceApiError(404, "NOT_FOUND", "The requested resource does not exist")
-            )
-        call = Call(request, await request.body(), version)
-        try:
-            return await run_in_threadpool(handler, call)
-        except SalesforceApiError as exc:
-            return error_response(exc)
-
-    return run
-
-
-def _bool_param(value: Any, default: bool = False) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() == "true"
-
-
-def _split_list(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
 # ---------------------------------------------------------------------------------------------- the API
@@ -336,7 +133,7 @@ class RestApi:
         method = call.request.method
         if method in ("GET", "HEAD"):
             fields = call.request.query_params.get("fields")
-            names = _split_list(fields) if fields is not None else None
+            names = split_list(fields) if fields is not None else None
             return JSONResponse(self.org.retrieve(od.name, record_id, names, base_url=call.base))
         if method == "PATCH":
             body = {k: v for k, v in call.json_object().items() if k != "attributes"}
@@ -346,7 +143,7 @@ class RestApi:
         if method == "DELETE":
             self.org.delete(od.name, record_id)
             return Response(status_code=204)
-        raise _method_not_allowed(method, "GET,HEAD,PATCH,DELETE")
+        raise method_not_allowed(method, "GET,HEAD,PATCH,DELETE")
 
     def by_external_id(self, call: Call) -> Response:
         od = self.org.object_def(call.param("obj"))
@@ -355,7 +152,7 @@ class RestApi:
         if method == "PATCH":
             body = {k: v for k, v in call.json_object().items() if k != "attributes"}
             self.org.check_json_types(od.name, body)
-            if _bool_param(call.request.query_params.get("updateOnly")) and not self.org.find_by_external_id(
+            if bool_param(call.request.query_params.get("updateOnly")) and not self.org.find_by_external_id(
                 od.name, ext_field, value
             ):
                 raise SalesforceApiError(404, "NOT_FOUND", "The requested resource does not exist")
@@ -371,7 +168,7 @@ class RestApi:
                 )
             return Response(status_code=204)
         if method not in ("GET", "HEAD", "DELETE"):
-            raise _method_not_allowed(method, "GET,HEAD,PATCH,DELETE")
+            raise method_not_allowed(method, "GET,HEAD,PATCH,DELETE")
         matches = self.org.find_by_external_id(od.name, ext_field, value)
         if len(matches) > 1:
             return self._choices(call, od.name, matches)
@@ -381,7 +178,7 @@ class RestApi:
             self.org.delete(od.name, matches[0])
             return Response(status_code=204)
         fields = call.request.query_params.get("fields")
-        names = _split_list(fields) if fields is not None else None
+        names = split_list(fields) if fields is not None else None
         return JSONResponse(self.org.retrieve(od.name, matches[0], names, base_url=call.base))
 
     def _choices(self, call: Call, obj: str, ids: list[str]) -> Response:
@@ -392,7 +189,7 @@ class RestApi:
         """``sobjects/X/updated`` and ``sobjects/X/deleted``: Ids changed in a time window (getUpdated)."""
         od = self.org.object_def(call.param("obj"))
         params = call.request.query_params
-        start, end = _window_bound(params.get("start"), "start"), _window_bound(params.get("end"), "end")
+        start, end = window_bound(params.get("start"), "start"), window_bound(params.get("end"), "end")
         if end <= start:
             raise SalesforceApiError(
                 400, "INVALID_REPLICATION_DATE", "startDate must chronologically precede endDate"
@@ -401,7 +198,7 @@ class RestApi:
         deleted_view = call.request.url.path.rstrip("/").endswith("/deleted")
         stamps = []
         for rec in self.org.live_records(od.name, include_deleted=True):
-            stamp = _stamp(rec["SystemModstamp"])
+            stamp = parse_stamp(rec["SystemModstamp"])
             if rec["IsDeleted"] == deleted_view and start <= stamp < latest:
                 stamps.append((rec["Id"], rec["SystemModstamp"]))
         covered = latest.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
@@ -422,7 +219,7 @@ class RestApi:
             raise SalesforceApiError(400, "MALFORMED_QUERY", "A query string is required (parameter q)")
         include_deleted = call.request.url.path.rstrip("/").endswith("/queryAll")
         result = self.org.run_query(soql, include_deleted=include_deleted, base_url=call.base)
-        batch = _batch_size(call.request.headers.get("sforce-query-options"))
+        batch = query_batch_size(call.request.headers.get("sforce-query-options"))
         first = result.records[:batch]
         if len(result.records) <= batch:
             return JSONResponse({"totalSize": result.total_size, "done": True, "records": first})
@@ -464,10 +261,10 @@ class RestApi:
         if method == "DELETE":
             return self._collection_delete(call)
         if method not in ("POST", "PATCH"):
-            raise _method_not_allowed(method, "POST,PATCH,DELETE")
+            raise method_not_allowed(method, "POST,PATCH,DELETE")
         body = call.json_object()
-        all_or_none = _bool_param(body.get("allOrNone"))
-        records = _collection_records(body)
+        all_or_none = bool_param(body.get("allOrNone"))
+        records = collection_records(body)
         typed = []
         for rec in records:
             obj = (
@@ -489,12 +286,12 @@ class RestApi:
             raw_id = next((v for k, v in fields.items() if k.lower() == "id"), None)
             if not raw_id:
                 raise SalesforceApiError(400, "MISSING_ARGUMENT", "Id not specified in an update call", [])
-            record_id = _collection_id(str(raw_id))
+            record_id = collection_id(str(raw_id))
             self.org.update(obj, record_id, fields)
             return {"id": record_id, "success": True, "errors": []}
 
         def failed(obj: str, fields: dict[str, Any], exc: SalesforceApiError) -> dict[str, Any]:
-            out: dict[str, Any] = {"success": False, "errors": [_collection_error(exc).collection_error()]}
+            out: dict[str, Any] = {"success": False, "errors": [collection_failure(exc).collection_error()]}
             if not creating and fields.get("Id"):
                 out = {"id": fields["Id"], **out}
             return out
@@ -507,7 +304,7 @@ class RestApi:
 
     def collection_upsert(self, call: Call) -> Response:
         if call.request.method != "PATCH":
-            raise _method_not_allowed(call.request.method, "PATCH")
+            raise method_not_allowed(call.request.method, "PATCH")
         od = self.org.object_def(call.param("obj"))
         ext = od.field(call.param("ext_field"))
         if ext is not None and ext.name == "Id":
@@ -519,8 +316,8 @@ class RestApi:
         if ext is None or not ext.external_id:
             raise SalesforceApiError(404, "NOT_FOUND", "The requested resource does not exist")
         body = call.json_object()
-        all_or_none = _bool_param(body.get("allOrNone"))
-        records = _collection_records(body)
+        all_or_none = bool_param(body.get("allOrNone"))
+        records = collection_records(body)
         prepared = []
         for rec in records:
             attrs = rec.get("attributes") if isinstance(rec.get("attributes"), dict) else {}
@@ -550,7 +347,7 @@ class RestApi:
         def failed(exc: SalesforceApiError) -> dict[str, Any]:
             return {
                 "success": False,
-                "errors": [_collection_error(exc, ext.name).collection_error()],
+                "errors": [collection_failure(exc, ext.name).collection_error()],
                 "created": False,
             }
 
@@ -560,15 +357,15 @@ class RestApi:
 
     def _collection_delete(self, call: Call) -> Response:
         params = call.request.query_params
-        ids = _split_list(params.get("ids"))
+        ids = split_list(params.get("ids"))
         if not ids:
             raise SalesforceApiError(400, "MISSING_ARGUMENT", "ids parameter is required")
         if len(ids) > MAX_COLLECTION:
-            raise _too_many()
-        all_or_none = _bool_param(params.get("allOrNone"))
+            raise too_many()
+        all_or_none = bool_param(params.get("allOrNone"))
 
         def remove(raw_id: str) -> dict[str, Any]:
-            record_id = _collection_id(raw_id)
+            record_id = collection_id(raw_id)
             obj = self.org.object_for_id(record_id)
             if obj is None:
                 raise SalesforceApiError(400, "ENTITY_IS_DELETED", "entity is deleted", [])
@@ -576,7 +373,7 @@ class RestApi:
             return {"id": record_id, "success": True, "errors": []}
 
         def failed(raw_id: str, exc: SalesforceApiError) -> dict[str, Any]:
-            out: dict[str, Any] = {"success": False, "errors": [_collection_error(exc).collection_error()]}
+            out: dict[str, Any] = {"success": False, "errors": [collection_failure(exc).collection_error()]}
             if normalize_id(raw_id):
                 out = {"id": normalize_id(raw_id), **out}
             return out
@@ -616,16 +413,16 @@ class RestApi:
             ids = [str(i) for i in body.get("ids") or []]
             fields = [str(f) for f in body.get("fields") or []]
         else:
-            ids = _split_list(call.request.query_params.get("ids"))
-            fields = _split_list(call.request.query_params.get("fields"))
+            ids = split_list(call.request.query_params.get("ids"))
+            fields = split_list(call.request.query_params.get("fields"))
         if not ids or not fields:
             raise SalesforceApiError(400, "MISSING_ARGUMENT", "Both ids and fields are required")
         if len(ids) > 2000:
-            raise _too_many()
+            raise too_many()
         out: list[dict[str, Any] | None] = []
         for raw_id in ids:
             try:
-                out.append(self.org.retrieve(od.name, _collection_id(raw_id), fields, base_url=call.base))
+                out.append(self.org.retrieve(od.name, collection_id(raw_id), fields, base_url=call.base))
             except SalesforceApiError as exc:
                 if exc.error_code == "INVALID_FIELD":
                     raise
@@ -645,19 +442,19 @@ class RestApi:
             try:
                 client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
             except ValueError:
-                return _oauth_error("invalid_client", "invalid client credentials")
+                return oauth_error("invalid_client", "invalid client credentials")
         grant = form.get("grant_type")
         if grant not in ("password", "client_credentials"):
-            return _oauth_error("unsupported_grant_type", "grant type not supported")
+            return oauth_error("unsupported_grant_type", "grant type not supported")
         if client_id != self.org.consumer_key:
-            return _oauth_error("invalid_client_id", "client identifier invalid")
+            return oauth_error("invalid_client_id", "client identifier invalid")
         if client_secret != self.org.consumer_secret:
-            return _oauth_error("invalid_client", "invalid client credentials")
+            return oauth_error("invalid_client", "invalid client credentials")
         if grant == "password" and (form.get("username"), form.get("password")) != (
             self.org.username,
             self.org.password,
         ):
-            return _oauth_error("invalid_grant", "authentication failure")
+            return oauth_error("invalid_grant", "authentication failure")
         instance_url = f"{request.url.scheme}://{request.url.netloc}"
         issued_at = str(int(time.time() * 1000))
         identity = f"{instance_url}/id/{self.org.org_id}/{self.org.user_id}"
@@ -676,87 +473,6 @@ class RestApi:
                 "signature": signature,
             }
         )
-
-
-def _oauth_error(error: str, description: str) -> JSONResponse:
-    return JSONResponse({"error": error, "error_description": description}, status_code=400)
-
-
-def _method_not_allowed(method: str, allowed: str) -> SalesforceApiError:
-    return SalesforceApiError(
-        405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed. Allowed are {allowed}"
-    )
-
-
-def _too_many() -> SalesforceApiError:
-    return SalesforceApiError(
-        400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call"
-    )
-
-
-def _collection_records(body: dict[str, Any]) -> list[dict[str, Any]]:
-    records = body.get("records")
-    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise SalesforceApiError(400, "JSON_PARSER_ERROR", "records must be a list of sObjects")
-    if len(records) > MAX_COLLECTION:
-        raise _too_many()
-    return records
-
-
-def _collection_id(raw_id: str) -> str:
-    record_id = normalize_id(raw_id)
-    if record_id is None:
-        raise SalesforceApiError(400, "MALFORMED_ID", f"malformed id {raw_id}", [])
-    return record_id
-
-
-def _collection_error(exc: SalesforceApiError, ext_field: str | None = None) -> SalesforceApiError:
-    """Per-record results speak the SOAP status codes: an unknown or deleted Id is ENTITY_IS_DELETED."""
-    if exc.error_code in ("NOT_FOUND", "ENTITY_IS_DELETED"):
-        return SalesforceApiError(400, "ENTITY_IS_DELETED", "entity is deleted", [])
-    if exc.error_code == "MULTIPLE_CHOICES":
-        return SalesforceApiError(
-            300,
-            "DUPLICATE_EXTERNAL_ID",
-            f"{ext_field}: more than one record found for external id field: [{', '.join(exc.fields or [])}]",
-            [ext_field] if ext_field else [],
-        )
-    return exc
-
-
-def _batch_size(header: str | None) -> int:
-    """``Sforce-Query-Options: batchSize=N``: a hint between 200 and 2,000."""
-    for part in (header or "").split(","):
-        name, _, value = part.strip().partition("=")
-        if name.strip().lower() == "batchsize" and value.strip().isdigit():
-            return min(max(int(value.strip()), MIN_BATCH), DEFAULT_BATCH)
-    return DEFAULT_BATCH
-
-
-def _stamp(text: str) -> dt.datetime:
-    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.000%z")
-
-
-def _window_bound(value: str | None, name: str) -> dt.datetime:
-    parsed = parse_datetime(value) if value else None
-    if parsed is None:
-        raise SalesforceApiError(400, "INVALID_REPLICATION_DATE", f"{name} is not a valid dateTime: {value}")
-    return parsed
-
-
-async def _not_found(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, HTTPException) and exc.status_code == 405:
-        error = _method_not_allowed(request.method, "GET,HEAD,POST,PATCH,DELETE")
-    else:
-        error = SalesforceApiError(404, "NOT_FOUND", "The requested resource does not exist")
-    return error_response(error)
-
-
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    body = [
-        {"errorCode": "UNKNOWN_EXCEPTION", "message": f"An unexpected error occurred: {type(exc).__name__}"}
-    ]
-    return JSONResponse(body, status_code=500)
 
 
 def _bulk2_routes(org: SalesforceOrg) -> list[BaseRoute]:
@@ -817,7 +533,7 @@ def create_app(org: SalesforceOrg, faults: FaultInjector | None = None) -> Starl
             Middleware(FaultMiddleware, injector=injector, responder=SalesforceFaults(org)),
             Middleware(ApiGate, org=org),
         ],
-        exception_handlers={404: _not_found, 405: _not_found, Exception: _unexpected},
+        exception_handlers={404: not_found, 405: not_found, Exception: unexpected},
     )
     app.state.org = org
     app.state.faults = injector
