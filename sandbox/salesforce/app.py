@@ -478,7 +478,7 @@ class RestApi:
 def _bulk2_routes(org: SalesforceOrg) -> list[BaseRoute]:
     if importlib.util.find_spec("sandbox.salesforce.bulk2") is None:
         return []
-    from sandbox.salesforce.bulk2 import bulk2_routes
+    from sandbox.salesforce.bulk2_http import bulk2_routes
 
     return list(bulk2_routes(org))
 

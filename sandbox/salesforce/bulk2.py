@@ -10,269 +10,48 @@ they do against a real org. Per-record failures never fail a job; only a malform
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
-import datetime as dt
 import io
 import itertools
-import json
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from sandbox.salesforce import soql as soql_engine
+from sandbox.salesforce.bulk2_jobs import (
+    DELIMITERS,
+    INGEST_OPERATIONS,
+    JOB_KEY_PREFIX,
+    JOB_LIST_PAGE_SIZE,
+    LINE_ENDINGS,
+    MAX_UPLOAD_BYTES,
+    NULL_MARKER,
+    QUERY_OPERATIONS,
+    Bulk2Error,
+    Column,
+    Job,
+    JobFailure,
+    JobKind,
+    RecordError,
+    bulk_query_restriction,
+    column_name,
+    csv_line,
+    csv_quote,
+    csv_value,
+    decode_locator,
+    dml_error,
+    encode_locator,
+    job_stamp,
+    not_ready,
+    path_value,
+    plain_header,
+)
 from sandbox.salesforce.org import SalesforceOrg
-from sandbox.salesforce.org_model import SalesforceApiError, normalize_id
-from sandbox.salesforce.schema import API_VERSION, FieldDef, ObjectDef, make_id
-
-JOB_KEY_PREFIX = "750"
-DELIMITERS = {"BACKQUOTE": "`", "CARET": "^", "COMMA": ",", "PIPE": "|", "SEMICOLON": ";", "TAB": "\t"}
-LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
-INGEST_OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
-QUERY_OPERATIONS = ("query", "queryAll")
-# The real limit is 150 MB of CSV per job.
-MAX_UPLOAD_BYTES = 150 * 1024 * 1024
-# In Bulk CSV an empty cell leaves a field alone; this marker sets it to null.
-NULL_MARKER = "#N/A"
-JOB_LIST_PAGE_SIZE = 1000
-
-JobKind = Literal["ingest", "query"]
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-class Bulk2Error(Exception):
-    """A request-level error, answered as ``[{"errorCode", "message"}]`` like the real API."""
-
-    def __init__(self, status: int, error_code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_code = error_code
-        self.message = message
-
-    def response(self) -> JSONResponse:
-        return JSONResponse([{"errorCode": self.error_code, "message": self.message}], self.status)
-
-
-class _RecordError(Exception):
-    """One CSV row failed; becomes an ``sf__Error`` cell, never a job failure."""
-
-    def __init__(self, error_code: str, message: str, fields: Iterable[str] = ()) -> None:
-        super().__init__(message)
-        self.error_code = error_code
-        self.message = message
-        self.fields = list(fields)
-
-    def cell(self) -> str:
-        # The real format is "CODE:message:Field1,Field2 --", or "CODE:message:--" without fields.
-        fields = ",".join(self.fields)
-        return f"{self.error_code}:{self.message}:{fields}{' ' if fields else ''}--"
-
-
-class _JobFailure(Exception):
-    """The upload itself is unusable (unknown column, ragged rows): the job ends Failed."""
-
-
-def _not_ready(job: Job) -> Bulk2Error:
-    return Bulk2Error(409, "INVALIDJOBSTATE", f"Job {job.id} is {job.state}; its results are not ready")
-
-
-def _timestamp() -> str:
-    now = dt.datetime.now(dt.UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
-
-
-@dataclass
-class Job:
-    """One Bulk 2.0 job; mutable fields are guarded by the owning service's lock."""
-
-    id: str
-    kind: JobKind
-    operation: str
-    object: str
-    created_by: str
-    created_date: str
-    line_ending: str
-    column_delimiter: str
-    state: str
-    system_modstamp: str = ""
-    external_id_field: str | None = None
-    query: str | None = None
-    upload: bytes | None = None
-    error_message: str | None = None
-    processed: int = 0
-    failed: int = 0
-    processing_ms: int = 0
-    header: list[str] = field(default_factory=list)
-    successful_rows: list[list[str]] = field(default_factory=list)
-    failed_rows: list[list[str]] = field(default_factory=list)
-    unprocessed_rows: list[list[str]] = field(default_factory=list)
-    query_records: list[dict[str, Any]] = field(default_factory=list)
-    select: tuple[soql_engine.FieldPath, ...] = ()
-    query_rows: list[list[str | None]] = field(default_factory=list)
-    abort: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def delimiter(self) -> str:
-        return DELIMITERS[self.column_delimiter]
-
-    @property
-    def newline(self) -> str:
-        return LINE_ENDINGS[self.line_ending]
-
-    def summary(self, base_path: str) -> dict[str, Any]:
-        """The job info returned on create, on PATCH and in job lists."""
-        info: dict[str, Any] = {
-            "id": self.id,
-            "operation": self.operation,
-            "object": self.object,
-            "createdById": self.created_by,
-            "createdDate": self.created_date,
-            "systemModstamp": self.system_modstamp or self.created_date,
-            "state": self.state,
-        }
-        if self.external_id_field:
-            info["externalIdFieldName"] = self.external_id_field
-        info.update(concurrencyMode="Parallel", contentType="CSV", apiVersion=float(API_VERSION))
-        if self.kind == "ingest":
-            info["contentUrl"] = f"{base_path.lstrip('/')}/jobs/ingest/{self.id}/batches"
-        info.update(lineEnding=self.line_ending, columnDelimiter=self.column_delimiter)
-        return info
-
-    def detail(self, base_path: str) -> dict[str, Any]:
-        """The job info of ``GET jobs/<kind>/<id>``: the summary plus progress counters."""
-        info = self.summary(base_path)
-        if self.kind == "ingest":
-            info.update(
-                jobType="V2Ingest",
-                numberRecordsProcessed=self.processed,
-                numberRecordsFailed=self.failed,
-                retries=0,
-                totalProcessingTime=self.processing_ms,
-                apiActiveProcessingTime=self.processing_ms,
-                apexProcessingTime=0,
-            )
-        else:
-            info.update(
-                jobType="V2Query",
-                numberRecordsProcessed=self.processed,
-                retries=0,
-                totalProcessingTime=self.processing_ms,
-                isPkChunkingSupported=True,
-            )
-        if self.error_message:
-            info["errorMessage"] = self.error_message
-        return info
-
-
-@dataclass(frozen=True)
-class _Column:
-    """How one ingest CSV column maps onto the object."""
-
-    key: str  # canonical field name, or Relationship.ExternalIdField for a parent lookup
-    field: FieldDef | None  # None for a parent lookup column
-    reference: FieldDef | None = None  # the lookup field a parent column sets
-
-
-def _quote(value: str | None) -> str:
-    # Bulk 2.0 result files quote every value; nulls are bare empty cells.
-    if value is None:
-        return ""
-    return '"' + value.replace('"', '""') + '"'
-
-
-def _csv_line(cells: Iterable[str | None], delimiter: str) -> str:
-    return delimiter.join(_quote(c) for c in cells)
-
-
-def _plain_header(header: list[str], delimiter: str) -> str:
-    """The uploaded header echoed back, quoted only where CSV needs it."""
-    buffer = io.StringIO()
-    csv.writer(buffer, delimiter=delimiter, lineterminator="").writerow(header)
-    return buffer.getvalue()
-
-
-def encode_locator(offset: int) -> str:
-    """An opaque locator for the ``offset``-th result row (base64 of the offset, as the real ones look)."""
-    return base64.b64encode(str(offset).encode()).decode().rstrip("=")
-
-
-def decode_locator(locator: str) -> int:
-    padded = locator + "=" * (-len(locator) % 4)
-    try:
-        offset = int(base64.b64decode(padded, validate=True).decode())
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise Bulk2Error(400, "INVALIDLOCATOR", f"Invalid locator: {locator}") from None
-    if offset < 0:
-        raise Bulk2Error(400, "INVALIDLOCATOR", f"Invalid locator: {locator}")
-    return offset
-
-
-def _column_name(path: soql_engine.FieldPath) -> str:
-    """The CSV header of a selected field: canonical names joined by dots (``Account.Name``)."""
-    return ".".join([*(step.relationship for step in path.steps), path.field.name])
-
-
-def _lookup(record: dict[str, Any], path: soql_engine.FieldPath) -> Any:
-    value: Any = record
-    for step in path.steps:
-        value = value.get(step.relationship) if isinstance(value, dict) else None
-    return value.get(path.field.name) if isinstance(value, dict) else None
-
-
-def _csv_value(value: Any, kind: str) -> str | None:
-    """A REST JSON value as it appears in a Bulk query CSV cell."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        # Bulk CSV writes datetimes in UTC with a Z, where REST JSON says +0000.
-        if kind == "datetime" and value.endswith("+0000"):
-            return value[:-5] + "Z"
-        return value
-    if isinstance(value, float) and value.is_integer() and kind == "int":
-        return str(int(value))
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value)
-
-
-def _bulk_query_restriction(parsed: soql_engine.Query) -> str | None:
-    """What Bulk API 2.0 refuses although plain SOQL allows it, or None."""
-    if parsed.count_only:
-        return "Aggregate Queries not supported in Bulk Query"
-    if parsed.offset is not None:
-        return "OFFSET clause not supported in Bulk Query"
-    # "Bulk API 2.0 doesn't support SOQL queries that include any of these items: GROUP BY, LIMIT,
-    # ORDER BY, OFFSET, or TYPEOF clauses" ("Understanding Bulk API 2.0 Query", SOQL considerations;
-    # ORDER BY also disables PK chunking). The sandbox refuses ORDER BY and LIMIT so that no code path
-    # comes to rely on them.
-    if parsed.order_by:
-        return "ORDER BY clause not supported in Bulk Query"
-    if parsed.limit is not None:
-        return "LIMIT clause not supported in Bulk Query"
-    if any(path.field.type == "address" for path in parsed.select):
-        return "Selecting compound data not supported in Bulk Query"
-    return None
-
-
-def _dml_error(exc: SalesforceApiError, obj: str, record_id: str) -> _RecordError:
-    """The org's REST-flavoured error as the SOAP/Bulk status code a failed row reports."""
-    if exc.error_code == "NOT_FOUND" and record_id:
-        if normalize_id(record_id) is None:
-            return _RecordError("MALFORMED_ID", f"{obj} ID: id value of incorrect type: {record_id}", ["Id"])
-        return _RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
-    if exc.error_code == "MULTIPLE_CHOICES":
-        return _RecordError("DUPLICATE_EXTERNAL_ID", exc.message)
-    return _RecordError(exc.error_code, exc.message, exc.fields or ())
+from sandbox.salesforce.org_model import SalesforceApiError
+from sandbox.salesforce.schema import API_VERSION, ObjectDef, make_id
 
 
 class Bulk2Service:
@@ -317,7 +96,7 @@ class Bulk2Service:
             if job.state == "Aborted":
                 return
             job.state = state
-            job.system_modstamp = _timestamp()
+            job.system_modstamp = job_stamp()
             if error_message:
                 job.error_message = error_message
 
@@ -370,7 +149,7 @@ class Bulk2Service:
             operation=operation,
             object=obj.name,
             created_by=self.org.user_id,
-            created_date=_timestamp(),
+            created_date=job_stamp(),
             line_ending=line_ending,
             column_delimiter=delimiter,
             state="Open",
@@ -398,7 +177,7 @@ class Bulk2Service:
                     "current Job then create a new Job and make sure you only do 'PUT' once on a given Job.",
                 )
             job.upload = data
-            job.system_modstamp = _timestamp()
+            job.system_modstamp = job_stamp()
 
     def change_state(self, job_id: str, kind: JobKind, body: dict[str, Any]) -> dict[str, Any]:
         """PATCH: close an ingest job (UploadComplete) or abort any job; returns the job info."""
@@ -415,12 +194,12 @@ class Bulk2Service:
                     )
                 job.state = "Aborted"
                 job.abort.set()
-                job.system_modstamp = _timestamp()
+                job.system_modstamp = job_stamp()
                 return job.summary(self.base_path)
             if job.state != "Open":
                 raise Bulk2Error(409, "INVALIDJOBSTATE", f"Job {job.id} is not in Open state")
             job.state = "UploadComplete"
-            job.system_modstamp = _timestamp()
+            job.system_modstamp = job_stamp()
             # Snapshot before the worker starts: the response must say UploadComplete.
             summary = job.summary(self.base_path)
         self._start(self._run_ingest, job)
@@ -443,7 +222,7 @@ class Bulk2Service:
         job = self.get(job_id, "ingest")
         with self._lock:
             if job.state not in ("JobComplete", "Failed", "Aborted"):
-                raise _not_ready(job)
+                raise not_ready(job)
             header = list(job.header)
             if which == "successfulResults":
                 prefix, rows = ["sf__Id", "sf__Created"], list(job.successful_rows)
@@ -452,17 +231,17 @@ class Bulk2Service:
             else:
                 prefix, rows = [], list(job.unprocessed_rows)
         d, nl = job.delimiter, job.newline
-        head = d.join([_quote(p) for p in prefix] + ([_plain_header(header, d)] if header else []))
+        head = d.join([csv_quote(p) for p in prefix] + ([plain_header(header, d)] if header else []))
         if not head:
             return ""
-        return head + nl + "".join(_csv_line(row, d) + nl for row in rows)
+        return head + nl + "".join(csv_line(row, d) + nl for row in rows)
 
     def _run_ingest(self, job: Job) -> None:
         started = time.monotonic()
         self._set_state(job, "InProgress")
         try:
             header, rows = self._parse_upload(job)
-        except _JobFailure as exc:
+        except JobFailure as exc:
             with self._lock:
                 job.unprocessed_rows = []
             self._set_state(job, "Failed", str(exc))
@@ -471,7 +250,7 @@ class Bulk2Service:
             job.header = header
         try:
             columns = self._columns(job, header)
-        except _JobFailure as exc:
+        except JobFailure as exc:
             with self._lock:
                 job.unprocessed_rows = rows
             self._set_state(job, "Failed", str(exc))
@@ -484,12 +263,12 @@ class Bulk2Service:
             row_id = self._row_id(job, columns, row)
             try:
                 record_id, created = self._apply(job, columns, row)
-            except _RecordError as exc:
+            except RecordError as exc:
                 outcome: tuple[bool, list[str]] = (False, [row_id, exc.cell(), *row])
             except SalesforceApiError as exc:
-                outcome = (False, [row_id, _dml_error(exc, job.object, row_id).cell(), *row])
+                outcome = (False, [row_id, dml_error(exc, job.object, row_id).cell(), *row])
             except Exception as exc:  # one odd row must not take the job down
-                error = _RecordError(
+                error = RecordError(
                     "UNKNOWN_EXCEPTION", f"An unexpected error occurred: {type(exc).__name__}"
                 )
                 outcome = (False, [row_id, error.cell(), *row])
@@ -507,29 +286,29 @@ class Bulk2Service:
 
     def _parse_upload(self, job: Job) -> tuple[list[str], list[list[str]]]:
         if not job.upload:
-            raise _JobFailure("InvalidBatch : No data was uploaded for this job")
+            raise JobFailure("InvalidBatch : No data was uploaded for this job")
         text = job.upload.decode("utf-8-sig", errors="replace")
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=job.delimiter, strict=False)
         try:
             rows = [row for row in reader if row]
         except csv.Error as exc:
-            raise _JobFailure(f"ClientInputError : {exc}") from None
+            raise JobFailure(f"ClientInputError : {exc}") from None
         if not rows:
-            raise _JobFailure("InvalidBatch : No data was uploaded for this job")
+            raise JobFailure("InvalidBatch : No data was uploaded for this job")
         header = rows[0]
         for number, row in enumerate(rows[1:], start=2):
             if len(row) != len(header):
-                raise _JobFailure(
+                raise JobFailure(
                     f"ClientInputError : LineNumber: {number}, column count {len(row)} does not match "
                     f"header count {len(header)}"
                 )
         return header, rows[1:]
 
-    def _columns(self, job: Job, header: list[str]) -> list[_Column]:
+    def _columns(self, job: Job, header: list[str]) -> list[Column]:
         """Map the header onto the object; an unknown column fails the whole job, as in a real org."""
         schema = self.org.schema
         obj = schema[job.object]
-        columns: list[_Column] = []
+        columns: list[Column] = []
         for name in header:
             clean = name.strip()
             if "." in clean:
@@ -545,17 +324,17 @@ class Bulk2Service:
                     or target_def is None
                     or not (target_def.external_id or target_def.name == "Id")
                 ):
-                    raise _JobFailure(f"InvalidBatch : Field name not found : {clean}")
-                columns.append(_Column(f"{reference.relationship_name}.{target_def.name}", None, reference))
+                    raise JobFailure(f"InvalidBatch : Field name not found : {clean}")
+                columns.append(Column(f"{reference.relationship_name}.{target_def.name}", None, reference))
                 continue
             fdef = obj.field(clean)
             if fdef is None:
-                raise _JobFailure(f"InvalidBatch : Field name not found : {clean}")
-            columns.append(_Column(fdef.name, fdef))
+                raise JobFailure(f"InvalidBatch : Field name not found : {clean}")
+            columns.append(Column(fdef.name, fdef))
         return columns
 
     @staticmethod
-    def _row_id(job: Job, columns: list[_Column], row: list[str]) -> str:
+    def _row_id(job: Job, columns: list[Column], row: list[str]) -> str:
         """The Id a failed row names in ``sf__Id``: the one it tried to change, if any."""
         if job.operation in ("update", "delete", "hardDelete") or job.external_id_field == "Id":
             for column, cell in zip(columns, row, strict=True):
@@ -563,7 +342,7 @@ class Bulk2Service:
                     return cell
         return ""
 
-    def _apply(self, job: Job, columns: list[_Column], row: list[str]) -> tuple[str, bool]:
+    def _apply(self, job: Job, columns: list[Column], row: list[str]) -> tuple[str, bool]:
         """Write one CSV row through the org; returns (Id, created)."""
         record_id = ""
         ext_value = ""
@@ -583,25 +362,25 @@ class Bulk2Service:
         op = job.operation
         if op == "insert":
             if record_id:
-                raise _RecordError(
+                raise RecordError(
                     "INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call", ["Id"]
                 )
             return self.org.insert(job.object, fields), True
         if op in ("delete", "hardDelete"):
             if not record_id:
-                raise _RecordError("MISSING_ARGUMENT", "Id not specified in a delete call")
+                raise RecordError("MISSING_ARGUMENT", "Id not specified in a delete call")
             self.org.delete(job.object, record_id)
             return record_id, False
         if op == "update" or (op == "upsert" and job.external_id_field == "Id"):
             if not record_id:
                 if op == "upsert":
                     return self.org.insert(job.object, fields), True
-                raise _RecordError("MISSING_ARGUMENT", "Id not specified in an update call")
+                raise RecordError("MISSING_ARGUMENT", "Id not specified in an update call")
             self.org.update(job.object, record_id, fields)
             return record_id, False
         ext_field = job.external_id_field or ""
         if not ext_value or ext_value == NULL_MARKER:
-            raise _RecordError("MISSING_ARGUMENT", f"{ext_field} not specified")
+            raise RecordError("MISSING_ARGUMENT", f"{ext_field} not specified")
         return self.org.upsert(job.object, ext_field, ext_value, fields)
 
     # -- query -------------------------------------------------------------------------------
@@ -622,7 +401,7 @@ class Bulk2Service:
             parsed = soql_engine.parse(soql, self.org.schema)
         except soql_engine.SoqlError as exc:
             raise Bulk2Error(400, exc.code, exc.message) from None
-        restriction = _bulk_query_restriction(parsed)
+        restriction = bulk_query_restriction(parsed)
         if restriction:
             raise Bulk2Error(400, "API_ERROR", restriction)
         records = self.org.query(soql, include_deleted=operation == "queryAll")
@@ -632,7 +411,7 @@ class Bulk2Service:
             operation=operation,
             object=parsed.object_name,
             created_by=self.org.user_id,
-            created_date=_timestamp(),
+            created_date=job_stamp(),
             line_ending=line_ending,
             column_delimiter=delimiter,
             state="UploadComplete",
@@ -649,12 +428,12 @@ class Bulk2Service:
     def _run_query(self, job: Job) -> None:
         started = time.monotonic()
         self._set_state(job, "InProgress")
-        header = [_column_name(path) for path in job.select]
+        header = [column_name(path) for path in job.select]
         rows: list[list[str | None]] = []
         for record in job.query_records:
             if job.abort.is_set():
                 return
-            rows.append([_csv_value(_lookup(record, path), path.field.type) for path in job.select])
+            rows.append([csv_value(path_value(record, path), path.field.type) for path in job.select])
         with self._lock:
             job.header = header
             job.query_rows = rows
@@ -681,7 +460,7 @@ class Bulk2Service:
                 )
         with self._lock:
             if job.state != "JobComplete":
-                raise _not_ready(job)
+                raise not_ready(job)
             total = len(job.query_rows)
             if offset > total:
                 raise Bulk2Error(400, "INVALIDLOCATOR", f"Invalid locator: {locator}")
@@ -689,7 +468,7 @@ class Bulk2Service:
             page = job.query_rows[offset:end]
             header = list(job.header)
         d, nl = job.delimiter, job.newline
-        body = _csv_line(header, d) + nl + "".join(_csv_line(row, d) + nl for row in page)
+        body = csv_line(header, d) + nl + "".join(csv_line(row, d) + nl for row in page)
         next_locator = encode_locator(end) if end < total else "null"
         return body, next_locator, len(page)
 
@@ -736,138 +515,3 @@ class Bulk2Service:
             "records": records,
             "nextRecordsUrl": None if done else f"{self.base_path}/jobs/{kind}?queryLocator=01g-{end}",
         }
-
-
-# --- HTTP layer ---------------------------------------------------------------------------------
-
-
-async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        body = json.loads(raw or b"{}")
-    except json.JSONDecodeError as exc:
-        raise Bulk2Error(
-            400,
-            "JSON_PARSER_ERROR",
-            f"Unexpected character: {exc.msg} at [line:{exc.lineno}, column:{exc.colno}]",
-        ) from None
-    if not isinstance(body, dict):
-        raise Bulk2Error(400, "JSON_PARSER_ERROR", "Expected a JSON object as the request body")
-    return body
-
-
-def _dispatch(handlers: dict[str, Handler]) -> Handler:
-    """One endpoint per path: unknown methods answer 405 in the Salesforce error shape."""
-
-    async def endpoint(request: Request) -> Response:
-        handler = handlers.get(request.method)
-        if handler is None and request.method == "HEAD":
-            handler = handlers.get("GET")
-        if handler is None:
-            allowed = ",".join(handlers)
-            return JSONResponse(
-                [
-                    {
-                        "errorCode": "METHOD_NOT_ALLOWED",
-                        "message": f"HTTP Method '{request.method}' not allowed. Allowed are {allowed}",
-                    }
-                ],
-                405,
-            )
-        try:
-            return await handler(request)
-        except Bulk2Error as exc:
-            return exc.response()
-        except SalesforceApiError as exc:
-            # Bulk 2.0 errors carry no "fields" member, unlike REST DML errors.
-            return JSONResponse([{"errorCode": exc.error_code, "message": exc.message}], exc.status)
-
-    return endpoint
-
-
-def _csv_response(body: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(body.encode("utf-8"), 200, headers=headers, media_type="text/csv; charset=UTF-8")
-
-
-def bulk2_routes(org: SalesforceOrg, service: Bulk2Service | None = None) -> list[Route]:
-    """Routes relative to ``/services/data/v62.0`` (auth and limit accounting are the app's job)."""
-    bulk = service or Bulk2Service(org)
-
-    def job_id(request: Request) -> str:
-        return str(request.path_params["job_id"])
-
-    async def create_ingest(request: Request) -> Response:
-        body = await _json_body(request)
-        return JSONResponse(bulk.create_ingest_job(body))
-
-    async def list_ingest(request: Request) -> Response:
-        return JSONResponse(bulk.list_page("ingest", request))
-
-    async def create_query(request: Request) -> Response:
-        body = await _json_body(request)
-        return JSONResponse(await run_in_threadpool(bulk.create_query_job, body))
-
-    async def list_query(request: Request) -> Response:
-        return JSONResponse(bulk.list_page("query", request))
-
-    def job_endpoints(kind: JobKind) -> dict[str, Handler]:
-        async def info(request: Request) -> Response:
-            return JSONResponse(bulk.info(job_id(request), kind))
-
-        async def patch(request: Request) -> Response:
-            body = await _json_body(request)
-            return JSONResponse(bulk.change_state(job_id(request), kind, body))
-
-        async def delete(request: Request) -> Response:
-            bulk.delete(job_id(request), kind)
-            return Response(status_code=204)
-
-        return {"GET": info, "PATCH": patch, "DELETE": delete}
-
-    async def upload(request: Request) -> Response:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type not in ("text/csv", ""):
-            raise Bulk2Error(400, "INVALIDCONTENTTYPE", f"Unsupported Content-Type: {content_type}")
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_UPLOAD_BYTES:
-            raise Bulk2Error(
-                400, "BULK_API_ERROR", f"Exceeded max size limit of {MAX_UPLOAD_BYTES} bytes for job data"
-            )
-        bulk.upload(job_id(request), await request.body())
-        return Response(status_code=201)
-
-    def results(which: str) -> Handler:
-        async def endpoint(request: Request) -> Response:
-            return _csv_response(bulk.ingest_results(job_id(request), which))
-
-        return endpoint
-
-    async def query_results(request: Request) -> Response:
-        params = request.query_params
-        body, locator, count = bulk.query_results(
-            job_id(request), params.get("locator"), params.get("maxRecords")
-        )
-        return _csv_response(body, {"Sforce-Locator": locator, "Sforce-NumberOfRecords": str(count)})
-
-    table: list[tuple[str, dict[str, Handler]]] = [
-        ("/jobs/ingest", {"POST": create_ingest, "GET": list_ingest}),
-        ("/jobs/ingest/{job_id}", job_endpoints("ingest")),
-        ("/jobs/ingest/{job_id}/batches", {"PUT": upload}),
-        ("/jobs/ingest/{job_id}/successfulResults", {"GET": results("successfulResults")}),
-        ("/jobs/ingest/{job_id}/failedResults", {"GET": results("failedResults")}),
-        # The documented path is lower-case; simple-salesforce asks for unprocessedRecords.
-        ("/jobs/ingest/{job_id}/unprocessedrecords", {"GET": results("unprocessedrecords")}),
-        ("/jobs/ingest/{job_id}/unprocessedRecords", {"GET": results("unprocessedrecords")}),
-        ("/jobs/query", {"POST": create_query, "GET": list_query}),
-        ("/jobs/query/{job_id}", job_endpoints("query")),
-        ("/jobs/query/{job_id}/results", {"GET": query_results}),
-    ]
-    routes: list[Route] = []
-    for path, handlers in table:
-        endpoint = _dispatch(handlers)
-        methods = [*handlers, "HEAD", "PUT", "POST", "PATCH", "DELETE", "GET"]
-        unique = list(dict.fromkeys(methods))
-        # The docs spell several of these URIs with a trailing slash; accept both spellings.
-        routes.append(Route(path, endpoint, methods=unique))
-        routes.append(Route(path + "/", endpoint, methods=unique))
-    return routes
