@@ -69,6 +69,33 @@ class Bulk2Service:
     def _new_id(self) -> str:
         return make_id(JOB_KEY_PREFIX, next(self._counter))
 
+    def _register(
+        self,
+        kind: JobKind,
+        operation: str,
+        object_name: str,
+        line_ending: str,
+        delimiter: str,
+        state: str,
+        **more: Any,
+    ) -> Job:
+        """A new job of the integration user, stamped now and listed, in its first state."""
+        job = Job(
+            id=self._new_id(),
+            kind=kind,
+            operation=operation,
+            object=object_name,
+            created_by=self.org.user_id,
+            created_date=job_stamp(),
+            line_ending=line_ending,
+            column_delimiter=delimiter,
+            state=state,
+            **more,
+        )
+        with self._lock:
+            self._jobs[job.id] = job
+        return job
+
     def get(self, job_id: str, kind: JobKind) -> Job:
         with self._lock:
             job = self._jobs.get(job_id)
@@ -143,20 +170,9 @@ class Bulk2Service:
             external_id = ext_field.name
         else:
             external_id = None
-        job = Job(
-            id=self._new_id(),
-            kind="ingest",
-            operation=operation,
-            object=obj.name,
-            created_by=self.org.user_id,
-            created_date=job_stamp(),
-            line_ending=line_ending,
-            column_delimiter=delimiter,
-            state="Open",
-            external_id_field=external_id,
+        job = self._register(
+            "ingest", operation, obj.name, line_ending, delimiter, "Open", external_id_field=external_id
         )
-        with self._lock:
-            self._jobs[job.id] = job
         return job.summary(self.base_path)
 
     def upload(self, job_id: str, data: bytes) -> None:
@@ -405,23 +421,18 @@ class Bulk2Service:
         if restriction:
             raise Bulk2Error(400, "API_ERROR", restriction)
         records = self.org.query(soql, include_deleted=operation == "queryAll")
-        job = Job(
-            id=self._new_id(),
-            kind="query",
-            operation=operation,
-            object=parsed.object_name,
-            created_by=self.org.user_id,
-            created_date=job_stamp(),
-            line_ending=line_ending,
-            column_delimiter=delimiter,
-            state="UploadComplete",
+        job = self._register(
+            "query",
+            operation,
+            parsed.object_name,
+            line_ending,
+            delimiter,
+            "UploadComplete",
             query=soql,
             query_records=records,
             select=parsed.select,
         )
-        with self._lock:
-            self._jobs[job.id] = job
-            summary = job.summary(self.base_path)
+        summary = job.summary(self.base_path)
         self._start(self._run_query, job)
         return summary
 

@@ -47,13 +47,9 @@ class OrgBehaviour:
         for key, value in raw.items():
             if key == "attributes":
                 continue
-            f = od.field(key)
-            if f is None and not self.synchub_fields and key.endswith("__c"):
-                continue  # a SyncHub field this org does not have yet
+            f = self._field_of(od, key)
             if f is None:
-                raise SalesforceApiError(
-                    400, "INVALID_FIELD", f"No such column '{key}' on sobject of type {obj}"
-                )
+                continue  # a SyncHub field this org does not have yet
             if f.type == "address":
                 continue  # derived from its parts by _derive
             rec[f.name] = self._coerce(od, f, value) if value is not None else None

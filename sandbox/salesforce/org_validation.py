@@ -70,6 +70,18 @@ class OrgValidation:
     """Validation of one write against the object's describe; mixed into ``SalesforceOrg``."""
 
     # ------------------------------------------------------------------ validation
+    def _field_of(self, od: ObjectDef, key: str) -> FieldDef | None:
+        """The field ``key`` names; None for a SyncHub custom field this org does not have (yet), which a
+        write skips; INVALID_FIELD for any other unknown name."""
+        f = od.field(key)
+        if f is None and not self.synchub_fields and key.endswith("__c"):
+            return None
+        if f is None:
+            raise SalesforceApiError(
+                400, "INVALID_FIELD", f"No such column '{key}' on sobject of type {od.name}"
+            )
+        return f
+
     def check_json_types(self, obj: str, fields: dict[str, Any]) -> None:
         """Reject values the REST JSON deserializer cannot turn into the field's type (JSON_PARSER_ERROR)."""
         od = self.object_def(obj)
@@ -99,13 +111,9 @@ class OrgValidation:
                     not_writable.append(ref_field.name)
                 values[ref_field.name] = ref_id
                 continue
-            f = od.field(key)
-            if f is None and not self.synchub_fields and key.endswith("__c"):
-                continue  # a SyncHub field this org does not have yet
+            f = self._field_of(od, key)
             if f is None:
-                raise SalesforceApiError(
-                    400, "INVALID_FIELD", f"No such column '{key}' on sobject of type {od.name}"
-                )
+                continue  # a SyncHub field this org does not have yet
             if f.name == "Id" and creating:
                 raise SalesforceApiError(400, "INVALID_FIELD", "cannot specify Id in an insert call", [])
             if not (f.createable if creating else f.updateable):
