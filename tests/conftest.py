@@ -47,7 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
 # What starts a sandbox: the fixture, the runner, the DAG tests' helper, an in-process server, a
 # process (`synchub sandbox up`).
 SANDBOX_STARTERS = re.compile(
-    r"\bsandbox_factory\b|\bstart_sandboxes\(|\bsandboxes_and_store\(|\bserve\(|\bPopen\("
+    r"\bsandbox_factory\b|\bstart_sandboxes\(|\bstart_sap_sandbox\(|\bsandboxes_and_store\(|\bserve\(|\bPopen\("
 )
 
 
