@@ -28,7 +28,7 @@ test: $(STAMP) browser
 # Every test that starts no sandbox (tests/conftest.py marks the others `integration`): the quick check
 # while working; `make test` stays the full suite.
 test-fast: $(STAMP)
-	$(PY) -m pytest -n 2 -q -m "not integration"
+	$(PY) -m pytest -n 2 --dist worksteal -q -m "not integration"
 
 # The admin view's browser test drives Debian's Chromium (/usr/bin/chromium) through Playwright (pinned
 # in requirements.txt; Playwright's own browser download is not used). Installs it when missing.

@@ -269,10 +269,17 @@ def _validate(context: Any, entity: str, batch: _Batch, frame: Any, expectations
     source = context.data_sources.get(f"synchub_{entity}")
     asset = source.add_dataframe_asset(name=f"{entity}_{batch.system}")
     definition = asset.add_batch_definition_whole_dataframe(f"{entity}_{batch.system}_live")
-    suite = context.suites.add(gx.ExpectationSuite(name=f"{entity}.{scope}"))
-    for expectation in expectations:
-        cls = gx.expectations.registry.get_expectation_impl(expectation.type)
-        suite.add_expectation(cls(**expectation.kwargs, meta={"synchub": expectation.name}))
+    # The suite is built whole and added once: adding expectations to a suite the context holds
+    # serialises the whole suite on every call.
+    suite = context.suites.add(
+        gx.ExpectationSuite(
+            name=f"{entity}.{scope}",
+            expectations=[
+                gx.expectations.registry.get_expectation_impl(e.type)(**e.kwargs, meta={"synchub": e.name})
+                for e in expectations
+            ],
+        )
+    )
     validation = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{entity}.{scope}", data=definition, suite=suite)
     )
