@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -105,15 +107,39 @@ def run_demo(console: Console, *, seed: int, customers: int, products: int, orde
     finally:
         running.stop()
     report = write_demo_report(url)
-    console.print(
-        f"[green]demo finished in {time.monotonic() - started:.1f} s[/]; sandboxes stopped. "
-        f"With SYNCHUB_DATABASE_URL={url}: synchub golden export --entity customer (or product), "
-        "synchub orders list, synchub review list, synchub errors list, synchub ui --user NAME. "
-        "Run the sandboxes yourself with `.venv/bin/synchub sandbox up --seed 42`.",
-        soft_wrap=True,
-    )
+    console.print(f"[green]demo finished in {time.monotonic() - started:.1f} s[/]; sandboxes stopped.")
     console.print(f"[bold]DQ report[/] {report.resolve()}", soft_wrap=True)
+    console.print("Look around the demo's store (each line runs as printed, from this folder):")
+    for command in next_commands(url):
+        console.print(f"  {command}", soft_wrap=True, markup=False, highlight=False)
     return code
+
+
+def next_commands(url: str) -> list[str]:
+    """Shell commands that read the demo's store, ready to paste: the store named on each line."""
+    program = _synchub_program()
+    store = f"{DATABASE_URL_ENV}={shlex.quote(url)}"
+    return [
+        f"{store} {program} golden export --entity customer",
+        f"{store} {program} golden export --entity product",
+        f"{store} {program} orders list",
+        f"{store} {program} review list",
+        f"{store} {program} errors list",
+        f'{store} {program} ui --user "$(whoami)"',
+        f"{program} sandbox up --seed 42   # the sandboxes again, until Ctrl+C",
+    ]
+
+
+def _synchub_program() -> str:
+    """How to call ``synchub`` from the current folder: the script next to this Python (``.venv/bin``),
+    relative when it lies below the current folder, else ``synchub`` from the PATH."""
+    script = Path(sys.executable).parent / "synchub"
+    if not script.exists():
+        return "synchub"
+    try:
+        return shlex.quote(str(script.relative_to(Path.cwd())))
+    except ValueError:
+        return shlex.quote(str(script))
 
 
 def entity_summary(results: dict[str, dict]) -> Table:
