@@ -121,15 +121,21 @@ def open_run_task(job: str, entity: str) -> Any:
     return open_run
 
 
-def close_run_task(steps: Sequence[str]) -> Any:
+def close_run_task(entity: str, steps: Sequence[str]) -> Any:
     """The task (trigger rule all_done) that stores every step's stats and errors in the run log and
-    fails the Airflow run if a step failed. ``steps``: the result-bearing task ids, in run order."""
+    fails the Airflow run if a step failed, or if more of its writes were rejected than the entity's
+    mapping allows (``writes.max_rejected_share``). ``steps``: the result-bearing task ids, in run order."""
 
     @task(task_id="close_run", trigger_rule="all_done")
     def close_run() -> dict[str, Any]:
-        """Store every step's stats and errors in the run log; fail the Airflow run if a step failed."""
+        """Store every step's stats and errors in the run log; fail the Airflow run if a step failed or
+        too many writes were rejected."""
+        import logging
+
         from airflow.sdk.exceptions import AirflowFailException
 
+        from mdm.config import load_entity_mapping
+        from mdm.stats import Rejections, StepStats
         from mdm.store.models import Run
         from mdm.store.runlog import finish_run
 
@@ -149,6 +155,13 @@ def close_run_task(steps: Sequence[str]) -> Any:
             failure = "open_run failed: no run-log entry"
         elif incomplete:
             failure = "steps not completed: " + ", ".join(incomplete)
+        else:
+            rejections = Rejections.of(filter(None, map(StepStats.from_json, results.values())))
+            failure = rejections.failure(entity, load_entity_mapping(entity).writes.max_rejected_share)
+            if rejections.rejected and not failure:
+                logging.getLogger(__name__).warning(
+                    "%s, within what the mapping allows", rejections.describe(entity)
+                )
         if opened is not None:
             with store_session() as session:
                 run = session.get(Run, opened["run_id"])
@@ -263,7 +276,7 @@ def entity_dag(name: str, *, doc_md: str | None = None) -> Any:
         previous = previous >> quality_task(name)(opened)
         for step in declared.steps:
             previous = previous >> step_task(name, step, Run)(opened)
-        previous >> close_run_task(declared.step_ids)()
+        previous >> close_run_task(name, declared.step_ids)()
 
     return entity_pipeline()
 

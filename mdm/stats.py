@@ -142,3 +142,45 @@ def steps_of(steps: Iterable[StepStats], kind: StepKind, system: str | None = No
 
 def _count(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+@dataclass(frozen=True)
+class Rejections:
+    """The writes of one run that Salesforce or SAP refused, against all it attempted."""
+
+    rejected: int
+    attempted: int  # written + rejected, over every write step
+    by_system: Mapping[str, int]
+
+    @classmethod
+    def of(cls, steps: Iterable[StepStats]) -> Rejections:
+        by_system: dict[str, int] = {}
+        rejected = attempted = 0
+        for step in steps_of(steps, "write"):
+            rejected += step.outcome.failed
+            attempted += step.outcome.written + step.outcome.failed
+            system = step.system or step.step
+            by_system[system] = by_system.get(system, 0) + step.outcome.failed
+        return cls(rejected, attempted, by_system)
+
+    @property
+    def share(self) -> float:
+        return self.rejected / self.attempted if self.attempted else 0.0
+
+    def describe(self, entity: str) -> str:
+        """``2 of 1,203 writes were rejected (salesforce 2, sap 0)``, and where a steward finds them."""
+        systems = ", ".join(f"{system} {count:,}" for system, count in self.by_system.items())
+        return (
+            f"{self.rejected:,} of {self.attempted:,} writes were rejected ({systems}); they are in the "
+            f"error queue: synchub errors list --entity {entity}"
+        )
+
+    def failure(self, entity: str, max_share: float) -> str | None:
+        """Why the run fails: more rejected writes than the mapping's ``writes.max_rejected_share``
+        allows; None when there are none or few enough."""
+        if not self.rejected or self.share <= max_share:
+            return None
+        return (
+            f"{self.describe(entity)}. That is {self.share:.1%} of the run's writes, above the "
+            f"{max_share:.1%} the mapping allows (writes.max_rejected_share in mappings/{entity}.yaml)"
+        )

@@ -26,7 +26,7 @@ from mdm.canonical import EntityModel, compile_model
 from mdm.config.errors import MappingError, dotted_path, line_of
 from mdm.config.match import MatchConfig, MatchConfigError
 from mdm.config.pricing import PricingConfig
-from mdm.config.sections import OrderSettings, PublishOptions, QualitySettings
+from mdm.config.sections import OrderSettings, PublishOptions, QualitySettings, WriteSettings
 from mdm.config.survivorship import SurvivorshipConfig
 
 MAPPINGS_ENV = "SYNCHUB_MAPPINGS_DIR"
@@ -47,6 +47,7 @@ class Mapping:
     pricing: PricingConfig | None = None  # the pricing: section (price entity)
     orders: OrderSettings | None = None  # the orders: section (order entity)
     quality: QualitySettings = field(default_factory=QualitySettings)  # the quality: section
+    writes: WriteSettings = field(default_factory=WriteSettings)  # the writes: section
     publish: dict[str, PublishOptions] = field(default_factory=dict)  # system -> how SyncHub writes to it
     value_maps: dict[str, Any] = field(default_factory=dict)  # the value_maps: section as written
 
@@ -155,6 +156,7 @@ def _compiled(path: Path, text: str, schemas: Path) -> Mapping:
         pricing=pricing,
         orders=_section(data, "orders", fail, OrderSettings.from_dict),
         quality=QualitySettings.from_dict(data.get("quality")),
+        writes=WriteSettings.from_dict(data.get("writes")),
         publish={system: PublishOptions.from_dict(options) for system, options in data["systems"].items()},
         value_maps=dict(data.get("value_maps") or {}),
     )

@@ -54,6 +54,24 @@ class QualitySettings:
 
 
 @dataclass(frozen=True)
+class WriteSettings:
+    """The ``writes:`` section of an entity mapping: when rejected writes fail the Airflow run.
+
+    A write Salesforce or SAP refuses goes to the error queue either way; when the rejected share of a
+    run's writes (rejected / (written + rejected), over every write step) is above
+    ``max_rejected_share``, the run's close_run task fails naming the count and ``synchub errors list``,
+    so Airflow's alerting hears of it. The default, 0, fails the run on any rejected write.
+    """
+
+    max_rejected_share: float = 0.0
+
+    @classmethod
+    def from_dict(cls, section: Mapping[str, Any] | None) -> WriteSettings:
+        section = section or {}
+        return cls(max_rejected_share=float(section.get("max_rejected_share", 0.0)))
+
+
+@dataclass(frozen=True)
 class PublishOptions:
     """How SyncHub writes an entity's golden records to one system (``systems.<system>`` of the mapping)."""
 
