@@ -1,6 +1,9 @@
 """Wiring shared by SyncHub's DAG files: an entity's DAG built from its declaration (``mdm.entities``),
 the run-log tasks and the step wrapper.
 
+Every task returns one small dict as one XCom (``multiple_outputs=False``: a task typed ``-> dict`` would
+otherwise have Airflow push one XCom row per key).
+
 Imported by the files in ``dags/`` at parse time, so it imports nothing but Airflow's SDK and the light
 entity declarations: every pipeline module is imported inside a task, when it runs. Each entity DAG
 opens a run in the store's run log (``open_run``), runs its steps (each returns its ``StepStats`` as
@@ -93,7 +96,7 @@ def run_step(call: Callable[[], Any]) -> dict[str, Any]:
 def open_run_task(job: str, entity: str) -> Any:
     """The task that creates (or, on a rerun of the same Airflow run, reopens) the run-log entry."""
 
-    @task(task_id="open_run")
+    @task(task_id="open_run", multiple_outputs=False)
     def open_run() -> dict[str, Any]:
         """Record the run in SyncHub's store and decide incremental or full."""
         from sqlalchemy import select
@@ -126,7 +129,7 @@ def close_run_task(entity: str, steps: Sequence[str]) -> Any:
     fails the Airflow run if a step failed, or if more of its writes were rejected than the entity's
     mapping allows (``writes.max_rejected_share``). ``steps``: the result-bearing task ids, in run order."""
 
-    @task(task_id="close_run", trigger_rule="all_done")
+    @task(task_id="close_run", trigger_rule="all_done", multiple_outputs=False)
     def close_run() -> dict[str, Any]:
         """Store every step's stats and errors in the run log; fail the Airflow run if a step failed or
         too many writes were rejected."""
@@ -201,13 +204,13 @@ def extract_tasks(entity: str, *, erp_always_full: bool = False) -> tuple[Any, A
     ``erp_always_full``: the ERP side has no change stamp (price conditions), so every run reads it whole.
     """
 
-    @task(task_id="extract_crm")
+    @task(task_id="extract_crm", multiple_outputs=False)
     def extract_crm(run: dict[str, Any]) -> dict[str, Any]:
         from mdm.pipeline import extract
 
         return run_step(lambda: extract(entity, "salesforce", full=run["full"], run_id=run["run_id"]))
 
-    @task(task_id="extract_erp")
+    @task(task_id="extract_erp", multiple_outputs=False)
     def extract_erp(run: dict[str, Any]) -> dict[str, Any]:
         from mdm.pipeline import extract
 
@@ -225,7 +228,7 @@ def quality_task(entity: str) -> Any:
     steps after it do not run. The task log names the Data Docs index of the run.
     """
 
-    @task(task_id="quality")
+    @task(task_id="quality", multiple_outputs=False)
     def quality(run: dict[str, Any]) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -290,4 +293,4 @@ def step_task(name: str, step: Any, run_type: Any) -> Any:
     call.__name__ = call.__qualname__ = step.task_id
     call.__doc__ = (step.call.__doc__ or "").strip() or None
     outlets = [entity_asset(step.updates)] if step.updates else []
-    return task(task_id=step.task_id, outlets=outlets)(call)
+    return task(task_id=step.task_id, outlets=outlets, multiple_outputs=False)(call)

@@ -241,12 +241,23 @@ def _frame(batch: _Batch, mapping: EntityMapping) -> Any:
 # --- Great Expectations --------------------------------------------------------------------------------
 
 
+def _quiet_gx_loggers() -> None:
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if name.startswith("great_expectations") and isinstance(logger, logging.Logger):
+            if logging.NOTSET < logger.level < logging.WARNING:
+                logger.setLevel(logging.WARNING)
+
+
 def _context(site_dir: Path, entity: str) -> Any:
     """An ephemeral GX context with the entity's pandas data source and a filesystem Data Docs site."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    # GX logs a line per decorated function on import and per store, site and temporary folder at INFO:
+    # most of a task's log otherwise. The gate logs what a run found; GX's warnings and errors still show.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    _quiet_gx_loggers()  # some GX modules set their own logger to INFO on import
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     site_dir.mkdir(parents=True, exist_ok=True)

@@ -89,6 +89,24 @@ def test_golden_and_xref_exports_after_a_sync_are_not_empty(synced) -> None:
     assert {row[1] for row in rows[1:]} == {"salesforce", "sap"}
 
 
+def test_each_task_leaves_one_xcom_and_no_row_per_key(synced, airflow_home: Path) -> None:
+    """A task typed ``-> dict`` makes Airflow infer multiple_outputs (an XCom row per key) unless told."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"sqlite:///{airflow_home / 'airflow.db'}")
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT run_id, task_id, key FROM xcom WHERE dag_id = 'synchub_customer'")
+            ).all()
+    finally:
+        engine.dispose()
+    assert rows
+    assert {key for _, _, key in rows} <= {"return_value", "error"}
+    per_task = {(run_id, task_id) for run_id, task_id, key in rows if key == "return_value"}
+    assert len(per_task) == len([row for row in rows if row[2] == "return_value"])
+
+
 def test_second_sync_without_outside_change_writes_nothing(synced) -> None:
     url, _ = synced
     again = runner.invoke(app, ["sync", "customer"])

@@ -7,6 +7,7 @@ PostgreSQL.
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -330,6 +331,17 @@ def test_the_threshold_comes_from_the_mapping(tmp_path: Path, store):
     stage(store, mapping, "salesforce", [*accounts(20), *bad])
     stats = pipeline.quality("customer", sessions=store, mapping=mapping)
     assert (stats["threshold"], stats["systems"]["salesforce"]["failed"]) == (0.5, 5)
+
+
+def test_the_task_log_holds_the_gate_s_lines_not_great_expectations_chatter(store, caplog):
+    stage(store, CUSTOMER, "salesforce", [account("001000000000000001", VAT_Number__c="DE12"), *accounts(3)])
+    with caplog.at_level(logging.INFO):
+        pipeline.quality("customer", sessions=store, mapping=CUSTOMER)
+    chatter = [
+        r for r in caplog.records if r.name.startswith("great_expectations") and r.levelno < logging.WARNING
+    ]
+    assert chatter == [], [(r.name, r.levelname, r.getMessage()[:80]) for r in chatter[:5]]
+    assert any(r.name == "mdm.quality.gate" for r in caplog.records)
 
 
 # --- Data Docs ------------------------------------------------------------------------------------------
