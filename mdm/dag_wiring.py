@@ -20,6 +20,7 @@ from typing import Any
 
 from airflow.sdk import (
     Asset,
+    AssetAlias,
     AssetOrTimeSchedule,
     CronTriggerTimetable,
     Param,
@@ -48,6 +49,21 @@ def entity_asset(path: str) -> Asset:
     """The asset an entity declares by path: ``golden/customer`` is ``synchub_golden_customer``
     (``synchub://golden/customer``)."""
     return asset("synchub_" + path.replace("/", "_"), f"synchub://{path}")
+
+
+CHANGE_ALIASES: dict[str, Asset] = {}  # alias name -> the asset it emits events for
+
+
+def change_alias(target: Asset) -> AssetAlias:
+    """The alias a step's task declares as its outlet, through which it emits ``target``'s events."""
+    alias = AssetAlias(name=f"{target.name}__changes", group="synchub")
+    CHANGE_ALIASES[alias.name] = target
+    return alias
+
+
+def asset_behind(alias: AssetAlias) -> Asset:
+    """The asset a change alias (``change_alias``) emits events for."""
+    return CHANGE_ALIASES[alias.name]
 
 
 def full_param() -> Param:
@@ -285,12 +301,27 @@ def entity_dag(name: str, *, doc_md: str | None = None) -> Any:
 
 
 def step_task(name: str, step: Any, run_type: Any) -> Any:
-    """The task of one declared step (``mdm.entities.Step``): its call, its asset."""
+    """The task of one declared step (``mdm.entities.Step``): its call, its asset.
+
+    The task's outlet is an asset alias (``<asset>__changes``) rather than the asset itself, so that an
+    asset event is emitted only when the step changed something (``StepStats.changed_anything``):
+    Airflow emits an event for every declared asset outlet of a successful task, but for an alias only
+    for the assets the task adds to it at run time. DAGs scheduled on the asset are triggered as before.
+    """
+    target = entity_asset(step.updates) if step.updates else None
+    alias = change_alias(target) if target else None
+
+    def body(run: dict[str, Any]) -> Any:
+        stats = step.call(name, run_type(run["run_id"], bool(run["full"])))
+        if alias is not None and stats.changed_anything:
+            events = get_current_context()["outlet_events"]
+            events[alias].add(target, extra={"synchub_run_id": run["run_id"], "step": step.task_id})
+        return stats
 
     def call(run: dict[str, Any]) -> dict[str, Any]:
-        return run_step(lambda: step.call(name, run_type(run["run_id"], bool(run["full"]))))
+        return run_step(lambda: body(run))
 
     call.__name__ = call.__qualname__ = step.task_id
     call.__doc__ = (step.call.__doc__ or "").strip() or None
-    outlets = [entity_asset(step.updates)] if step.updates else []
+    outlets = [alias] if alias is not None else []
     return task(task_id=step.task_id, outlets=outlets, multiple_outputs=False)(call)

@@ -108,6 +108,14 @@ class StepStats(Mapping[str, Any]):
             details=details,
         )
 
+    @property
+    def changed_anything(self) -> bool:
+        """Whether the step changed what it updates: records written to a system, or golden records
+        created, changed, reactivated or retired. A run that changed nothing emits no asset event."""
+        if self.outcome.written or self.outcome.new:
+            return True
+        return any(_count(self.details.get(k)) for k in ("created", "changed", "reactivated", "retired"))
+
     def count(self, name: str) -> int | None:
         """An outcome count by its name (``read``, ``failed`` ...), else the step's own detail of that
         name (``created``, ``deleted`` ...); None when the step has no such detail."""

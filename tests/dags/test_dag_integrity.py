@@ -36,6 +36,7 @@ from airflow.dag_processing.dagbag import DagBag
 
 started = time.perf_counter()
 bag = DagBag(dag_folder=sys.argv[1])
+from mdm.dag_wiring import asset_behind
 seconds = time.perf_counter() - started
 dags = {}
 for dag_id, dag in bag.dags.items():
@@ -52,7 +53,8 @@ for dag_id, dag in bag.dags.items():
                 "retries": t.retries,
                 "upstream": sorted(t.upstream_task_ids),
                 "trigger_rule": getattr(t.trigger_rule, "value", str(t.trigger_rule)),
-                "outlets": [getattr(o, "uri", str(o)) for o in t.outlets],
+                # A step task's outlet is its change alias; the asset behind it is what it updates.
+                "outlets": [getattr(o, "uri", None) or asset_behind(o).uri for o in t.outlets],
             }
             for t in dag.tasks
         },

@@ -111,3 +111,36 @@ def test_the_dq_report_counts_the_writes_each_dag_run_stored(synced) -> None:
         assert stored > 0, job
         assert step_outcomes(first.stats)["written"] == stored, job
         assert step_outcomes(job_runs[1].stats)["written"] == 0, job
+
+
+def test_asset_events_fire_only_for_runs_that_changed_what_the_asset_stands_for(
+    synced, airflow_home: Path
+) -> None:
+    """The first round updates every entity's assets; the second changes nothing and emits no event, so
+    it triggers no downstream DAG."""
+    import sqlalchemy as sa
+
+    url, _ = synced
+    found = runs(url)
+    engine = sa.create_engine(f"sqlite:///{airflow_home / 'airflow.db'}")
+    try:
+        with engine.connect() as conn:
+            events = conn.execute(
+                sa.text(
+                    "SELECT a.uri, e.source_dag_id, e.source_run_id FROM asset_event e "
+                    "JOIN asset a ON a.id = e.asset_id"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    first = {run.external_run_id for job_runs in found.values() for run in job_runs[:1]}
+    second = {run.external_run_id for job_runs in found.values() for run in job_runs[1:]}
+    assert {uri for uri, _, run_id in events if run_id in first} >= {
+        "synchub://golden/customer",
+        "synchub://erp/customer",
+        "synchub://golden/product",
+        "synchub://crm/product",
+        "synchub://crm/price",
+        "synchub://erp/order",
+    }
+    assert [(uri, dag) for uri, dag, run_id in events if run_id in second] == []
