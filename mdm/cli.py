@@ -230,6 +230,9 @@ def demo(
     orders: Annotated[int, typer.Option(help="Seeded orders.")] = 100,
 ) -> None:
     """Seeded sandboxes; the customer, product, price and order syncs through Airflow; summaries; stop."""
+    from mdm.cli_sandbox import require_sandbox_extra
+
+    require_sandbox_extra()
     from mdm.demo import run_demo
 
     raise typer.Exit(run_demo(console, seed=seed, customers=customers, products=products, orders=orders))

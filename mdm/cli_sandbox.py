@@ -44,6 +44,22 @@ HardCasesOpt = Annotated[
 ]
 
 
+SANDBOX_MODULES = ("faker", "lark")  # what the sandboxes need beyond SyncHub's runtime
+
+
+def require_sandbox_extra() -> None:
+    """Exit 2 with the install command when SyncHub was installed without its ``sandbox`` extra."""
+    import importlib.util
+
+    missing = [name for name in SANDBOX_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        err.print(
+            "[red]error:[/] the sandboxes need SyncHub's sandbox extra (missing: "
+            f"{', '.join(missing)}): pip install 'synchub\\[sandbox]'"
+        )
+        raise typer.Exit(2)
+
+
 def _fault_config(
     rate_429: float, rate_503: float, rate_timeout: float, rate_expired: float, latency_ms: int
 ):
@@ -146,6 +162,7 @@ def sandbox_up(
     those lines to var/sandbox.env, so `source var/sandbox.env` is all another shell needs.
     Fault rates apply to both sandboxes; change them at run time with `synchub sandbox faults`.
     """
+    require_sandbox_extra()
     from sandbox.runner import SandboxConfig, load_sap_metadata, start_sandboxes
     from sandbox.seed import SeedOptions
 
@@ -214,6 +231,7 @@ def sandbox_seed(
     hard_cases: HardCasesOpt = 0.0,
 ) -> None:
     """Write deterministic seed data and its ground truth, without starting anything."""
+    require_sandbox_extra()
     from sandbox.seed import SeedOptions, write_seed
 
     options = SeedOptions(

@@ -148,3 +148,13 @@ def test_orders_list_shows_each_orders_state_and_why_it_waits(store, monkeypatch
     assert "801000000000001AAA" in waiting.output and "is not in SAP yet" in waiting.output
     assert "801000000000002AAA" not in waiting.output
     assert "1 created, 1 waiting" in everything.output and "42" in everything.output
+
+
+def test_sandbox_commands_name_the_extra_to_install_when_it_is_missing(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("mdm.cli_sandbox.SANDBOX_MODULES", ("faker", "no_such_module_for_synchub"))
+    for args in (["sandbox", "seed", "--out", str(tmp_path / "seed")], ["demo"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "pip install 'synchub[sandbox]'" in result.output
+        assert "no_such_module_for_synchub" in result.output
+    assert not (tmp_path / "seed").exists()

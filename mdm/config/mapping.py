@@ -30,7 +30,8 @@ from mdm.config.sections import OrderSettings, PublishOptions, QualitySettings, 
 from mdm.config.survivorship import SurvivorshipConfig
 
 MAPPINGS_ENV = "SYNCHUB_MAPPINGS_DIR"
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "mappings"
+# The shipped mappings and their schemas: package data of mdm (the repository's mappings/ links here).
+DEFAULT_DIR = Path(__file__).resolve().parents[1] / "mappings"
 # Sections other modules define, each checked by its own schema file next to schema.json.
 SECTION_SCHEMAS = ("match.schema.json", "survivorship.schema.json")
 

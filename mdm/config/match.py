@@ -20,7 +20,7 @@ import jsonschema
 
 from mdm.config.errors import dotted_path
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent.parent / "mappings" / "match.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "mappings" / "match.schema.json"
 
 LevelKind = Literal[
     "null",
