@@ -40,11 +40,10 @@ def publish_connections(running: RunningSandboxes) -> None:
 
 def sap_session_from_connection(conn_id: str = "synchub_erp") -> tuple[requests.Session, str, str]:
     """A requests session (basic auth, CA, sap-client) and base URL from an Airflow http connection."""
-    from airflow.sdk import BaseHook
-
+    from connectors.airflow_connection import airflow_connection
     from connectors.sap.settings import extras_reader
 
-    conn = BaseHook.get_connection(conn_id)
+    conn = airflow_connection(conn_id)
     extra = conn.extra_dejson
     session = requests.Session()
     session.auth = (conn.login or "", conn.password or "")

@@ -51,12 +51,15 @@ class SalesforceConnector(Session, Reads, Writes, Checks):
         """
         from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
 
+        from connectors.airflow_connection import airflow_connection
+
         try:
-            connection = SalesforceHook.get_connection(conn_id)
+            connection = airflow_connection(conn_id)
         except Exception as exc:  # Airflow raises its own not-found type
             raise ConfigError(
-                f"Airflow connection {conn_id!r} is not defined ({type(exc).__name__}); "
-                f"set AIRFLOW_CONN_{conn_id.upper()} or add it to a secrets backend",
+                f"Airflow connection {conn_id!r} is not defined ({type(exc).__name__}); add it with "
+                f"`airflow connections add {conn_id}`, set AIRFLOW_CONN_{conn_id.upper()} or add it to a "
+                "secrets backend",
                 system=SYSTEM,
                 operation="configure",
             ) from None
@@ -70,5 +73,13 @@ class SalesforceConnector(Session, Reads, Writes, Checks):
             extras.get("consumer_secret"),
             extras.get("private_key"),
         )
-        hook = SalesforceHook(salesforce_conn_id=conn_id, session=transport)
+
+        class ResolvedSalesforceHook(SalesforceHook):
+            """The provider's hook on the connection found above (the metastore's too, outside a task)."""
+
+            @classmethod
+            def get_connection(cls, wanted: str) -> Any:
+                return connection if wanted == conn_id else super().get_connection(wanted)
+
+        hook = ResolvedSalesforceHook(salesforce_conn_id=conn_id, session=transport)
         return cls(hook, settings, conn_id=conn_id)

@@ -73,10 +73,10 @@ class SapConnector(Transport, Reads, Writes, Batches, Checks):
         cls, conn_id: str = DEFAULT_CONN_ID, settings: SapSettings | None = None
     ) -> SapConnector:
         """Build the connector from the Airflow ``http`` connection ``conn_id`` (extras read by name)."""
-        from airflow.sdk import BaseHook  # imported here: Airflow is heavy and only needed for this
+        from connectors.airflow_connection import airflow_connection  # Airflow is heavy: imported here
 
         try:
-            conn = BaseHook.get_connection(conn_id)
+            conn = airflow_connection(conn_id)
         except Exception as exc:  # AirflowNotFoundException and backend errors
             raise ConfigError(
                 f"connection {conn_id!r} cannot be read: {type(exc).__name__}: {redact(str(exc))}",

@@ -101,3 +101,45 @@ def test_sap_settings_no_record_uses_are_warned_about_by_name(sandbox_factory, m
     assert any("order type ZZOR" in d for d in warned)
     assert not any("customer.yaml publish" in d for d in warned)  # 1010 is in use
     assert "2 warning(s)" in result.output
+
+
+def test_connections_added_with_airflow_s_cli_to_the_metastore_are_found_outside_a_task(
+    sandbox_factory, tmp_path
+) -> None:
+    """As on a deployed Airflow: the connections live in the metastore (``airflow connections add``), not
+    in the environment; ``synchub connections test`` runs in a shell, outside any task."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    sandbox_factory(seed=SMALL)
+    bin_dir = Path(sys.executable).parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+    env |= {
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'airflow.db'}",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(tmp_path / "dags"),
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+
+    migrated = run(str(bin_dir / "airflow"), "db", "migrate")
+    assert migrated.returncode == 0, migrated.stderr[-2000:]
+    for conn_id in ("synchub_crm", "synchub_erp"):
+        added = run(
+            str(bin_dir / "airflow"),
+            "connections",
+            "add",
+            conn_id,
+            "--conn-json",
+            os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"],
+        )
+        assert added.returncode == 0, added.stderr[-2000:]
+
+    result = run(str(bin_dir / "synchub"), "connections", "test")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "all checks passed" in result.stdout
+    verdicts = _verdicts(result.stdout)
+    assert verdicts["auth"][0] == "ok"
