@@ -41,13 +41,13 @@ def publish_connections(running: RunningSandboxes) -> None:
 def sap_session_from_connection(conn_id: str = "synchub_erp") -> tuple[requests.Session, str, str]:
     """A requests session (basic auth, CA, sap-client) and base URL from an Airflow http connection."""
     from connectors.airflow_connection import airflow_connection
-    from connectors.sap.settings import extras_reader
+    from connectors.sap.connector import ca_bundle_of
 
     conn = airflow_connection(conn_id)
     extra = conn.extra_dejson
     session = requests.Session()
     session.auth = (conn.login or "", conn.password or "")
-    session.verify = extras_reader(extra, conn_id).text("ca_bundle") or True  # as the SAP connector reads it
+    session.verify = ca_bundle_of(extra, conn_id) or True  # as the SAP connector reads it
     client = extra.get("sap-client")
     if client:
         session.params = {"sap-client": client}

@@ -104,7 +104,8 @@ class RunningSandboxes:
             "schema": "https" if self.config.erp_https else "http",
             "login": user,
             "password": password,
-            "extra": {"sap-client": self.sap.sap_client, "synchub_ca_bundle": str(self.ca_bundle)},
+            # The http provider's verify extra: the CA file that trusts the sandbox (and the public CAs).
+            "extra": {"sap-client": self.sap.sap_client, "verify": str(self.ca_bundle)},
         }
 
     def env_lines(self) -> list[str]:

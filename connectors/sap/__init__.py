@@ -4,10 +4,11 @@ What it does, and why:
 
 - **Connection.** An Airflow ``http`` connection (default id ``synchub_erp``; env form
   ``AIRFLOW_CONN_SYNCHUB_ERP``): host, port, schema (https, or http), login and password (Basic auth).
-  Extras, read by name: ``sap-client``, ``service_paths`` ({service: path}), ``ca_bundle``, and the
-  ``SapSettings`` knobs (``page_size``, ``batch_size``, ``timeout``, ``look_back_seconds``,
-  ``stamp_timezone``, ``retry_*``). TLS verification is always on; a ``ca_bundle`` named by the
-  connection wins over REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment.
+  Extras, read by name: ``sap-client``, ``verify`` (the http provider's own: a CA file or true;
+  ``synchub_ca_bundle`` is still read), ``service_paths`` ({service: path}), and the ``SapSettings``
+  knobs (``page_size``, ``batch_size``, ``timeout``, ``look_back_seconds``, ``stamp_timezone``,
+  ``retry_*``). TLS verification is always on; a CA file named by the connection wins over
+  REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment.
 - **Reads.** One pyodata client per service (``$metadata`` fetched once). The delta filter follows the
   stamps each entity set really has (``SapSource.stamp``): LastChangeDate + LastChangeTime for partners,
   LastChangeDateTime for products and orders, none for condition records (always a full read). Server

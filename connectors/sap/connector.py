@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.base import (
@@ -28,6 +29,32 @@ from connectors.sap.settings import (
     extras_reader,
 )
 from connectors.sap.write import Writes
+
+
+def ca_bundle_of(extras: Mapping[str, Any], conn_id: str) -> str | None:
+    """The CA file to verify the ERP's certificate with (None: the system's CAs); a config error for a
+    file that does not exist or for verification turned off.
+
+    The http provider's own ``verify`` extra (``HttpHook`` hands it to requests): ``true`` for the system's
+    CAs, or the path of a CA file. ``synchub_ca_bundle`` (before: ``ca_bundle``) is still read when
+    ``verify`` names no file. Verification is never off: ``verify: false`` is refused.
+    """
+    verify = extras.get("verify")
+    text = str(verify).strip() if verify is not None else ""
+    if verify is False or text.lower() in ("false", "0", "no", "off"):
+        raise config_error(
+            conn_id,
+            "verify",
+            "TLS verification cannot be turned off; set verify to the CA file that signs the ERP's "
+            "certificate (or true for the system's CAs)",
+        )
+    if verify is not True and text and text.lower() not in ("true", "1", "yes", "on"):
+        path, field = text, "verify"
+    else:
+        path, field = extras_reader(extras, conn_id).text("ca_bundle"), "synchub_ca_bundle"
+    if path and not Path(path).is_file():
+        raise config_error(conn_id, field, f"no such file: {path}")
+    return path
 
 
 class SapConnector(Transport, Reads, Writes, Batches, Checks):
@@ -94,16 +121,7 @@ class SapConnector(Transport, Reads, Writes, Batches, Checks):
             scheme, host = parts.scheme.lower(), parts.netloc
         if scheme not in ("https", "http"):
             raise config_error(conn_id, "schema", f"expected https or http, got {conn.schema!r}")
-        verify = extras.get("verify")
-        if verify is False or str(verify).strip().lower() in ("false", "0", "no", "off"):
-            raise config_error(
-                conn_id,
-                "verify",
-                "TLS verification cannot be turned off; name a CA file in synchub_ca_bundle",
-            )
-        ca_bundle = reader.text("ca_bundle")
-        if ca_bundle and not Path(ca_bundle).is_file():
-            raise config_error(conn_id, "synchub_ca_bundle", f"no such file: {ca_bundle}")
+        ca_bundle = ca_bundle_of(extras, conn_id)
         paths = reader.raw("service_paths")
         if isinstance(paths, str):
             try:

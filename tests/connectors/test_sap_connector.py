@@ -686,7 +686,7 @@ def test_without_a_ca_bundle_an_untrusted_certificate_is_a_config_error(
 ) -> None:
     sandboxes = sandbox_factory(data_dir=small)
     connection = sandboxes.erp_connection()
-    del connection["extra"]["synchub_ca_bundle"]
+    del connection["extra"]["verify"]
     monkeypatch.setenv("AIRFLOW_CONN_SYNCHUB_ERP", json.dumps(connection))
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
     with pytest.raises(ConfigError, match="TLS verification"):
@@ -704,6 +704,7 @@ def test_without_a_ca_bundle_an_untrusted_certificate_is_a_config_error(
         ("synchub_request_timeout_seconds", "-1"),
         ("verify", "false"),
         ("synchub_ca_bundle", "/nope"),
+        ("verify", "/nope/ca.pem"),
         ("timeout", "-1"),  # an old bare name, read still
     ],
 )
@@ -712,6 +713,20 @@ def test_bad_extras_fail_fast_naming_the_connection_and_the_extra(monkeypatch, e
     with pytest.raises(ConfigError) as info:
         SapConnector.from_airflow()
     assert "synchub_erp" in str(info.value) and extra in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"verify": certifi.where()}, certifi.where()),  # the http provider's own extra: a CA file
+        ({"verify": True, "synchub_ca_bundle": None}, None),  # the system's CAs
+        ({"verify": "true", "synchub_ca_bundle": None}, None),
+        ({}, certifi.where()),  # synchub_ca_bundle, read when verify names no file
+    ],
+)
+def test_the_verify_extra_names_the_ca_file_or_the_system_cas(monkeypatch, extra, expected) -> None:
+    fake_connection(monkeypatch, **extra)
+    assert SapConnector.from_airflow().session.pinned_verify == expected
 
 
 def test_extras_set_the_settings_by_name_and_empty_ones_keep_defaults(monkeypatch) -> None:
