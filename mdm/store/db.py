@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 DATABASE_URL_ENV = "SYNCHUB_DATABASE_URL"
+STORE_CONN_ID = "synchub_store"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -21,11 +23,75 @@ class StoreConfigError(ValueError):
 
 
 def database_url() -> str:
-    """``SYNCHUB_DATABASE_URL``, or a SQLite file ``var/synchub.db`` under the working directory."""
-    url = os.environ.get(DATABASE_URL_ENV, "").strip()
-    if url:
-        return url
-    return f"sqlite:///{Path.cwd() / 'var' / 'synchub.db'}"
+    """The store: ``SYNCHUB_DATABASE_URL``, else the Airflow connection ``synchub_store``, else a SQLite
+    file ``var/synchub.db`` under the working directory.
+
+    Under a distributed executor (Celery, Kubernetes ...) each worker would keep a SQLite file of its
+    own, so there an unset store or a SQLite one is refused (``StoreConfigError``).
+    """
+    url = os.environ.get(DATABASE_URL_ENV, "").strip() or store_connection_url()
+    executor = distributed_executor()
+    if not url:
+        if executor:
+            raise StoreConfigError(
+                f"SyncHub's store is not set, and Airflow runs the {executor}: every worker would keep a "
+                f"SQLite file of its own. Set {DATABASE_URL_ENV} or the Airflow connection {STORE_CONN_ID} "
+                "to a PostgreSQL database all workers reach"
+            )
+        return f"sqlite:///{Path.cwd() / 'var' / 'synchub.db'}"
+    if executor and url.startswith("sqlite"):
+        raise StoreConfigError(
+            f"SyncHub's store is a SQLite file ({redacted(url)}), and Airflow runs the {executor}: every "
+            f"worker would write a file of its own. Point {DATABASE_URL_ENV} or the Airflow connection "
+            f"{STORE_CONN_ID} at a PostgreSQL database all workers reach"
+        )
+    return url
+
+
+def store_connection_url() -> str | None:
+    """The SQLAlchemy URL of the Airflow connection ``synchub_store`` (type postgres or sqlite), if
+    Airflow knows one; None when it does not (or Airflow is not installed)."""
+    try:
+        from connectors.airflow_connection import airflow_connection
+
+        conn = airflow_connection(STORE_CONN_ID)
+    except Exception:  # not defined, no Airflow, no metastore: the store is named another way
+        return None
+    kind = (conn.conn_type or "").lower()
+    if kind in ("postgres", "postgresql"):
+        return URL.create(
+            "postgresql+psycopg",
+            username=conn.login or None,
+            password=conn.password or None,
+            host=conn.host or None,
+            port=conn.port or None,
+            database=conn.schema or None,
+        ).render_as_string(hide_password=False)
+    if kind == "sqlite":
+        return f"sqlite:///{conn.host}"
+    raise StoreConfigError(
+        f"Airflow connection {STORE_CONN_ID}: conn_type {conn.conn_type!r} is not a store SyncHub "
+        "supports (postgres, or sqlite for a single machine)"
+    )
+
+
+DISTRIBUTED = ("Celery", "Kubernetes", "Edge", "Batch", "Ecs", "Lambda")
+
+
+def distributed_executor() -> str | None:
+    """The executor Airflow is configured with when it runs tasks on other machines (Celery,
+    Kubernetes ...); None for the local ones or when Airflow's configuration is not at hand."""
+    names = os.environ.get("AIRFLOW__CORE__EXECUTOR", "")
+    if not names and "airflow.configuration" in sys.modules:
+        try:
+            names = sys.modules["airflow.configuration"].conf.get("core", "executor", fallback="")
+        except Exception:  # a configuration Airflow cannot read names no executor
+            names = ""
+    for name in (part.strip() for part in str(names).split(",")):
+        short = name.rsplit(".", 1)[-1]
+        if short and any(short.startswith(kind) for kind in DISTRIBUTED):
+            return short
+    return None
 
 
 def redacted(url: str) -> str:
