@@ -14,6 +14,8 @@ JSON as its XCom, or leaves its error as the XCom ``error``) and closes the run 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -38,6 +40,60 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(minutes=15),
 }
+
+
+TIMEOUT_ENV = "SYNCHUB_TASK_TIMEOUT_MINUTES"
+DEFAULT_TASK_TIMEOUT_MINUTES = 180
+CALLBACK_ENV = "SYNCHUB_ON_FAILURE_CALLBACK"
+POOL_ENV = "SYNCHUB_SALESFORCE_POOL"
+
+
+def operations_args() -> dict[str, Any]:
+    """What an operator sets for every task through the environment of the DAG processor and workers:
+
+    - ``SYNCHUB_TASK_TIMEOUT_MINUTES`` (default 180): the tasks' ``execution_timeout``;
+    - ``SYNCHUB_ON_FAILURE_CALLBACK``: ``module:name`` (comma-separated for several) of callables or
+      Airflow notifiers (``BaseNotifier`` instances, e.g. the Slack or SMTP provider's) that each failed
+      task calls, such as a close_run that names rejected writes.
+
+    A bad value fails the DAG file's import, naming the variable.
+    """
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    try:
+        minutes = float(raw) if raw else DEFAULT_TASK_TIMEOUT_MINUTES
+    except ValueError:
+        raise ValueError(f"{TIMEOUT_ENV} must be a number of minutes, not {raw!r}") from None
+    if minutes <= 0:
+        raise ValueError(f"{TIMEOUT_ENV} must be above 0, not {raw!r}")
+    args: dict[str, Any] = {"execution_timeout": dt.timedelta(minutes=minutes)}
+    callbacks = [part.strip() for part in os.environ.get(CALLBACK_ENV, "").split(",") if part.strip()]
+    if callbacks:
+        args["on_failure_callback"] = [_resolve_callback(path) for path in callbacks]
+    return args
+
+
+def _resolve_callback(path: str) -> Any:
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"{CALLBACK_ENV}: {path!r} is not module:name")
+    try:
+        found = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"{CALLBACK_ENV}: {path!r} cannot be imported: {exc}") from None
+    if not callable(found):
+        raise ValueError(f"{CALLBACK_ENV}: {path!r} is not callable")
+    return found
+
+
+def salesforce_pool() -> str | None:
+    """The Airflow pool the tasks that call Salesforce run in (``SYNCHUB_SALESFORCE_POOL``), so several
+    DAGs share the org's API budget; None: Airflow's default pool."""
+    return os.environ.get(POOL_ENV, "").strip() or None
+
+
+def crm_task(task_id: str) -> bool:
+    """Whether a task calls Salesforce: extract_crm and the steps that write to it (``*_crm``)."""
+    return task_id.endswith("_crm")
 
 
 def asset(name: str, uri: str) -> Asset:
@@ -220,7 +276,7 @@ def extract_tasks(entity: str, *, erp_always_full: bool = False) -> tuple[Any, A
     ``erp_always_full``: the ERP side has no change stamp (price conditions), so every run reads it whole.
     """
 
-    @task(task_id="extract_crm", multiple_outputs=False)
+    @task(task_id="extract_crm", multiple_outputs=False, pool=salesforce_pool())
     def extract_crm(run: dict[str, Any]) -> dict[str, Any]:
         from mdm.pipeline import extract
 
@@ -283,7 +339,7 @@ def entity_dag(name: str, *, doc_md: str | None = None) -> Any:
         catchup=False,
         max_active_runs=1,
         dagrun_timeout=dt.timedelta(hours=declared.dag_timeout_hours),
-        default_args=DEFAULT_ARGS,
+        default_args=DEFAULT_ARGS | operations_args(),
         params={"full": full_param()},
         tags=["synchub", group, name, *declared.tags],
         doc_md=doc_md or f"### {declared.dag_id}: {declared.title}",
@@ -324,4 +380,5 @@ def step_task(name: str, step: Any, run_type: Any) -> Any:
     call.__name__ = call.__qualname__ = step.task_id
     call.__doc__ = (step.call.__doc__ or "").strip() or None
     outlets = [alias] if alias is not None else []
-    return task(task_id=step.task_id, outlets=outlets, multiple_outputs=False)(call)
+    pool = salesforce_pool() if crm_task(step.task_id) else None
+    return task(task_id=step.task_id, outlets=outlets, multiple_outputs=False, pool=pool)(call)

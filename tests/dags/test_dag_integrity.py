@@ -55,6 +55,9 @@ for dag_id, dag in bag.dags.items():
                 "trigger_rule": getattr(t.trigger_rule, "value", str(t.trigger_rule)),
                 # A step task's outlet is its change alias; the asset behind it is what it updates.
                 "outlets": [getattr(o, "uri", None) or asset_behind(o).uri for o in t.outlets],
+                "pool": t.pool,
+                "timeout_seconds": t.execution_timeout.total_seconds() if t.execution_timeout else None,
+                "on_failure": [getattr(c, "__name__", type(c).__name__) for c in t.on_failure_callback or []],
             }
             for t in dag.tasks
         },
@@ -73,7 +76,11 @@ print("@@" + json.dumps({
 
 @pytest.fixture(scope="module")
 def parsed(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    home = tmp_path_factory.mktemp("airflow-home")
+    return parse_dags(tmp_path_factory.mktemp("airflow-home"))
+
+
+def parse_dags(home: Path, **extra_env: str) -> dict:
+    """Every DAG file parsed by Airflow's DagBag in a fresh process, with the network refused."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -85,7 +92,7 @@ def parsed(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-    }
+    } | extra_env
     done = subprocess.run(
         [sys.executable, "-c", PARSE_SCRIPT, str(DAGS)],
         env=env,
@@ -298,3 +305,58 @@ def test_orders_run_after_customers_reach_the_erp_and_products_are_merged(parsed
     assert "AssetOrTimeSchedule" in order["schedule"] and "*/15" in order["schedule"]
     waits_on = asset_uris(order["schedule"])
     assert {producers(parsed)[uri] for uri in waits_on} == {"synchub_customer", "synchub_product"}
+
+
+# --- what an operator sets through the environment ---------------------------------------------------
+
+
+def test_every_task_has_a_timeout_by_default(parsed: dict) -> None:
+    for dag_id, dag in parsed["dags"].items():
+        assert {task["timeout_seconds"] for task in dag["tasks"].values()} == {180 * 60}, dag_id
+        assert {task["pool"] for task in dag["tasks"].values()} == {"default_pool"}, dag_id
+
+
+def test_the_environment_sets_the_timeout_the_salesforce_pool_and_the_failure_callbacks(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "ops_alerts.py").write_text(
+        "def page_the_data_team(context):\n    pass\n\n\n"
+        "class Notifier:\n    def __call__(self, context):\n        pass\n\n\nteams = Notifier()\n"
+    )
+    found = parse_dags(
+        tmp_path,
+        PYTHONPATH=str(tmp_path),
+        SYNCHUB_TASK_TIMEOUT_MINUTES="45",
+        SYNCHUB_SALESFORCE_POOL="salesforce_api",
+        SYNCHUB_ON_FAILURE_CALLBACK="ops_alerts:page_the_data_team, ops_alerts:teams",
+    )
+    assert found["import_errors"] == {}
+    for dag_id, dag in found["dags"].items():
+        for task_id, task in dag["tasks"].items():
+            assert task["timeout_seconds"] == 45 * 60, (dag_id, task_id)
+            assert task["on_failure"] == ["page_the_data_team", "Notifier"], (dag_id, task_id)
+            expected = "salesforce_api" if task_id.endswith("_crm") else "default_pool"
+            assert task["pool"] == expected, (dag_id, task_id)
+    crm_tasks = {
+        t
+        for dag in found["dags"].values()
+        for t, task in dag["tasks"].items()
+        if task["pool"] != "default_pool"
+    }
+    assert {"extract_crm", "publish_crm", "sync_crm", "status_crm"} <= crm_tasks
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("SYNCHUB_TASK_TIMEOUT_MINUTES", "soon", "must be a number of minutes"),
+        ("SYNCHUB_ON_FAILURE_CALLBACK", "no_such_module:alert", "cannot be imported"),
+        ("SYNCHUB_ON_FAILURE_CALLBACK", "alert", "is not module:name"),
+    ],
+)
+def test_a_bad_operations_setting_fails_the_dag_import_naming_the_variable(
+    tmp_path: Path, name: str, value: str, says: str
+) -> None:
+    found = parse_dags(tmp_path, **{name: value})
+    errors = " ".join(found["import_errors"].values())
+    assert name in errors and says in errors
