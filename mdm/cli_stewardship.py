@@ -358,13 +358,17 @@ def errors_discard(
 def report(
     out: Annotated[
         Path | None,
-        typer.Option(help="Folder to write into (default: SYNCHUB_REPORTS_DIR, else var/reports)."),
+        typer.Option(
+            help="Folder to write into (default: SYNCHUB_REPORTS_DIR, a folder or an object storage URL;"
+            " else var/reports).",
+        ),
     ] = None,
     runs: Annotated[int, typer.Option(min=1, help="How many recent runs the charts cover.")] = 20,
 ) -> None:
     """Write the SyncHub summary page (DQ pass rates, outcomes, match scores); print its path."""
+    from mdm.artefacts import publish
     from mdm.report import default_reports_dir, write_report
 
     with store_sessions() as sessions:
         path = write_report(sessions, out or default_reports_dir(), runs=runs)
-    console.print(str(path), soft_wrap=True)
+    console.print(str(path) if out else publish(path), soft_wrap=True)

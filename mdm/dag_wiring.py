@@ -254,13 +254,14 @@ def write_summary_report() -> str | None:
     cannot be written is logged and does not fail the run."""
     import logging
 
+    from mdm.artefacts import publish
     from mdm.report import default_reports_dir, write_report
     from mdm.store.db import make_engine, session_factory
 
     log = logging.getLogger(__name__)
     engine = make_engine()
     try:
-        path = write_report(session_factory(engine), default_reports_dir())
+        path = publish(write_report(session_factory(engine), default_reports_dir()))
     except Exception as exc:  # the run's outcome stands; the report is only its summary
         log.warning("DQ report not written: %s: %s", type(exc).__name__, exc)
         return None

@@ -34,6 +34,7 @@ import yaml
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from mdm.artefacts import is_remote, local_reports_dir, publish, reports_location
 from mdm.config import Mapping as EntityMapping
 from mdm.config.sections import QualitySettings as Settings
 from mdm.entities import entities
@@ -48,8 +49,6 @@ log = logging.getLogger(__name__)
 
 SUITES_DIR = Path(__file__).with_name("suites")
 SUITES_ENV = "SYNCHUB_QUALITY_SUITES_DIR"  # another folder of suite files (tests, a site's own suites)
-REPORTS_ENV = "SYNCHUB_REPORTS_DIR"
-DEFAULT_REPORTS_DIR = Path("var/reports")
 EXAMPLES = 10  # failing record keys kept per expectation in dq_result
 REASON_LIMIT = 2000
 CHUNK = 500
@@ -149,11 +148,6 @@ def load_suites(mapping: EntityMapping, directory: Path | None = None) -> Suites
         )
     golden = [_expectation(entry | {"action": "report"}, "report") for entry in data.get("golden") or []]
     return Suites(mapping.entity, tuple(source), tuple(golden))
-
-
-def reports_dir() -> Path:
-    """Where reports go: ``SYNCHUB_REPORTS_DIR``, else ``var/reports`` under the working directory."""
-    return Path(os.environ.get(REPORTS_ENV) or DEFAULT_REPORTS_DIR).resolve()
 
 
 # --- the frames ----------------------------------------------------------------------------------------
@@ -369,7 +363,7 @@ def validate(
             golden = _golden_batch(session, entity)
             if golden.rows:
                 batches.append(golden)
-    site_dir = reports_dir() / "data_docs" / entity
+    site_dir = local_reports_dir() / "data_docs" / entity
     context = _context(site_dir, entity)
     now = utcnow()
     dq_rows: list[dict[str, Any]] = []
@@ -465,6 +459,9 @@ def validate(
         for start in range(0, len(dq_rows), CHUNK):
             session.execute(insert(DqResult), dq_rows[start : start + CHUNK])
     index = _build_docs(context, site_dir, len(batches))
+    if index is not None:
+        published = publish(site_dir)  # the whole site: the index links its pages relatively
+        index = f"{published}/index.html" if is_remote(reports_location()) else index
     stats = {
         "entity": entity,
         "checked": totals["checked"],

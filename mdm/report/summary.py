@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,13 +29,12 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mdm.artefacts import local_reports_dir
 from mdm.entities import names as entity_names
 from mdm.report.page import PAGE
 from mdm.stats import Outcome, run_steps
 from mdm.store.models import DqResult, MatchDecision, Run, utcnow
 
-REPORTS_ENV = "SYNCHUB_REPORTS_DIR"
-DEFAULT_REPORTS_DIR = Path("var") / "reports"
 REPORT_FILE = "synchub_summary.html"
 OUTCOMES = ("matched", "new", "review", "quarantined", "written", "failed")
 OUTCOME_COLOURS = {
@@ -60,8 +58,9 @@ SCORE_COLOURS = {"linked": "#2b8a3e", "review": "#e67700", "kept apart": "#868e9
 
 
 def default_reports_dir() -> Path:
-    """``SYNCHUB_REPORTS_DIR``, else ``var/reports`` under the working directory."""
-    return Path(os.environ.get(REPORTS_ENV) or DEFAULT_REPORTS_DIR)
+    """The local folder reports are written into (``mdm.artefacts``: ``SYNCHUB_REPORTS_DIR`` when it is
+    a folder, else a local staging folder of its object storage URL)."""
+    return local_reports_dir()
 
 
 # --- the data -----------------------------------------------------------------------------------------

@@ -455,3 +455,18 @@ def test_a_threshold_outside_0_to_1_is_a_mapping_error_naming_the_field(tmp_path
     (tmp_path / "customer.yaml").write_text(text)
     with pytest.raises(MappingError, match="max_failed_share"):
         load_mapping(tmp_path / "customer.yaml")
+
+
+def test_data_docs_go_to_an_object_storage_url_every_worker_reaches(store, monkeypatch):
+    """SYNCHUB_REPORTS_DIR as a URL: the site is built locally, then copied there (fsspec's in-memory
+    file system stands in for S3, GCS or Azure)."""
+    from airflow.sdk import ObjectStoragePath
+
+    monkeypatch.setenv("SYNCHUB_REPORTS_DIR", "memory://synchub-reports/dq")
+    stage(store, CUSTOMER, "salesforce", [account("001000000000000001", VAT_Number__c="DE12"), *accounts(3)])
+    stats = pipeline.quality("customer", sessions=store, mapping=CUSTOMER)
+    assert stats["data_docs"] == "memory://synchub-reports/dq/data_docs/customer/index.html"
+    index = ObjectStoragePath(stats["data_docs"])
+    assert index.exists() and b"<html" in index.read_bytes().lower()
+    pages = [p for p in index.parent.rglob("*.html") if p != index]
+    assert pages, "the validation pages the index links to"

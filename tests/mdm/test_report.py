@@ -168,3 +168,17 @@ def test_synchub_report_writes_to_the_reports_dir_and_prints_the_path(store, tmp
     assert result.exit_code == 0, result.output
     path = tmp_path / "reports" / REPORT_FILE
     assert path.is_file() and str(path) in result.output.replace("\n", "")
+
+
+def test_synchub_report_copies_the_page_to_an_object_storage_url(store, monkeypatch):
+    from airflow.sdk import ObjectStoragePath
+
+    seed_store(store)
+    monkeypatch.setenv("SYNCHUB_REPORTS_DIR", "memory://synchub-reports/summary")
+
+    result = CliRunner().invoke(app, ["report", "--runs", "5"])
+
+    assert result.exit_code == 0, result.output
+    printed = result.output.strip()
+    assert printed == "memory://synchub-reports/summary/synchub_summary.html"
+    assert b"SyncHub" in ObjectStoragePath(printed).read_bytes()
