@@ -6,6 +6,9 @@ section is read. The second runs the whole chain against seeded sandboxes over H
 (``extract('price', 'sap', full=True)``, ``extract('price', 'salesforce')``, ``sync_prices``) fills the
 pricebooks. The tests check what the org holds afterwards and play other users by changing sandbox data
 directly (``sandboxes.sap.update``, ``sandboxes.org.delete``).
+
+Long (about 700 lines) because the plain-data rules and the sandbox chain are two halves of one
+specification, the second sharing one module-scoped seed folder.
 """
 
 from __future__ import annotations

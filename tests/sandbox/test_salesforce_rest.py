@@ -1,5 +1,9 @@
 """The Salesforce sandbox's REST API, driven only through the unmodified simple-salesforce client
-(and plain requests for raw protocol details) over HTTPS with certificate verification on."""
+(and plain requests for raw protocol details) over HTTPS with certificate verification on.
+
+Long (about 750 lines) because one module-scoped org, server and simple-salesforce client are shared by
+the tests of every REST resource; split, each part would start its own.
+"""
 
 from __future__ import annotations
 

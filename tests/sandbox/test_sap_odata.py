@@ -1,5 +1,9 @@
 """OData V2 rules of the SAP sandbox: SAP's error body, the value codec, keys, entities and the query
-options, checked directly and through the unmodified pyodata client over HTTPS."""
+options, checked directly and through the unmodified pyodata client over HTTPS.
+
+Long (about 750 lines) because the codec and query-option cases are tables of one wire format, and the
+client-level checks share module-scoped pyodata clients (one offline, one on a running sandbox).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""The sandbox's SOQL engine: parsing, validation errors and evaluation against in-memory records."""
+"""The sandbox's SOQL engine: parsing, validation errors and evaluation against in-memory records.
+
+Long (about 670 lines) because it is the specification of one query language: each section a family of
+parametrised cases over the same in-memory records.
+"""
 
 from __future__ import annotations
 
