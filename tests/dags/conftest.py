@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,3 +61,43 @@ def sandboxes_and_store(
             yield url
     finally:
         running.stop()
+
+
+TOY = Path(__file__).with_name("toy")
+
+
+@contextmanager
+def toy_entity(root: Path, mapping: dict | None = None) -> Iterator[None]:
+    """The toy entity declared (SYNCHUB_ENTITY_MODULES) with its mapping and suite next to the built-in
+    ones under ``root``; ``mapping``: a toy mapping of the test's own instead of tests/dags/toy/toy.yaml."""
+    import shutil
+
+    import yaml
+
+    mappings, suites = root / "mappings", root / "suites"
+    shutil.copytree(REPO / "mappings", mappings)
+    shutil.copytree(REPO / "mdm" / "quality" / "suites", suites)
+    if mapping is None:
+        shutil.copy(TOY / "toy.yaml", mappings / "toy.yaml")
+    else:
+        (mappings / "toy.yaml").write_text(yaml.safe_dump(mapping, sort_keys=False), encoding="utf-8")
+    shutil.copy(TOY / "toy_suite.yaml", suites / "toy.yaml")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(TOY))
+        patch.setenv("SYNCHUB_ENTITY_MODULES", "toy_entity")
+        patch.setenv("SYNCHUB_MAPPINGS_DIR", str(mappings))
+        patch.setenv("SYNCHUB_QUALITY_SUITES_DIR", str(suites))
+        yield
+
+
+@contextmanager
+def store_session(url: str) -> Iterator[Any]:
+    """A session on the store at ``url`` for a test to read what a run left, the engine disposed after."""
+    from mdm.store.db import make_engine, session_factory
+
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()

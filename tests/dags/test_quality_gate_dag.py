@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from mdm.cli import app
 from sandbox.seed import SeedOptions
-from tests.dags.conftest import sandboxes_and_store
+from tests.dags.conftest import sandboxes_and_store, store_session
 
 pytestmark = [pytest.mark.integration, pytest.mark.store]
 
@@ -43,17 +43,12 @@ def test_a_threshold_breach_fails_quality_names_it_and_publishes_nothing(
         result = runner.invoke(app, ["sync", "customer"])
         from sqlalchemy import select
 
-        from mdm.store.db import make_engine, session_factory
         from mdm.store.models import DqResult, Run, Xref
 
-        engine = make_engine(url)
-        try:
-            with session_factory(engine)() as session:
-                run = session.scalars(select(Run).where(Run.job == "synchub_customer")).one()
-                xref = session.scalars(select(Xref)).all()
-                failed = session.scalars(select(DqResult).where(DqResult.success.is_(False))).all()
-        finally:
-            engine.dispose()
+        with store_session(url) as session:
+            run = session.scalars(select(Run).where(Run.job == "synchub_customer")).one()
+            xref = session.scalars(select(Xref)).all()
+            failed = session.scalars(select(DqResult).where(DqResult.success.is_(False))).all()
     assert result.exit_code == 1, result.output
     message = run.stats["errors"]["quality"]
     assert message.startswith("QualityGateError: quality gate customer salesforce:")

@@ -8,7 +8,6 @@ STRING_TOO_LONG, as a real org does.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,12 +17,10 @@ from typer.testing import CliRunner
 
 from mdm.cli import app
 from sandbox.seed import SeedOptions
-from tests.dags.conftest import sandboxes_and_store
+from tests.dags.conftest import TOY, sandboxes_and_store, store_session, toy_entity
 
 pytestmark = [pytest.mark.integration, pytest.mark.store]
 
-REPO = Path(__file__).resolve().parents[2]
-TOY = Path(__file__).with_name("toy")
 SEED = SeedOptions(seed=11, customers=20, products=3, orders=2)
 
 runner = CliRunner()
@@ -31,10 +28,6 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def rejected(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
-    root = tmp_path_factory.mktemp("rejecting")
-    mappings, suites = root / "mappings", root / "suites"
-    shutil.copytree(REPO / "mappings", mappings)
-    shutil.copytree(REPO / "mdm" / "quality" / "suites", suites)
     toy = yaml.safe_load((TOY / "toy.yaml").read_text(encoding="utf-8"))
     # The SAP name as a field of its own, which the CRM holds nowhere, so each linked account is updated.
     toy["canonical"]["fields"]["sap_name"] = {"type": "string"}
@@ -44,13 +37,7 @@ def rejected(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     crm["read"] = [*crm["read"], "SyncHub_Id__c"]
     crm["writable"] = ["SAP_Customer_Number__c", "SyncHub_Id__c"]
     crm["publish"] = {"SAP_Customer_Number__c": {"from": "sap_name"}}
-    (mappings / "toy.yaml").write_text(yaml.safe_dump(toy, sort_keys=False), encoding="utf-8")
-    shutil.copy(TOY / "toy_suite.yaml", suites / "toy.yaml")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(TOY))
-        patch.setenv("SYNCHUB_ENTITY_MODULES", "toy_entity")
-        patch.setenv("SYNCHUB_MAPPINGS_DIR", str(mappings))
-        patch.setenv("SYNCHUB_QUALITY_SUITES_DIR", str(suites))
+    with toy_entity(tmp_path_factory.mktemp("rejecting"), toy):
         with sandboxes_and_store(SEED, airflow_home, tmp_path_factory) as url:
             yield url, runner.invoke(app, ["sync", "toy"])
 
@@ -59,17 +46,12 @@ def test_rejected_writes_fail_the_run_naming_the_count_and_the_error_queue(rejec
     from sqlalchemy import select
 
     from mdm.stats import Rejections, run_steps
-    from mdm.store.db import make_engine, session_factory
     from mdm.store.models import DeadLetter, Run
 
     url, result = rejected
-    engine = make_engine(url)
-    try:
-        with session_factory(engine)() as session:
-            (run,) = session.scalars(select(Run).where(Run.job == "synchub_toy")).all()
-            letters = list(session.scalars(select(DeadLetter).where(DeadLetter.entity == "toy")))
-    finally:
-        engine.dispose()
+    with store_session(url) as session:
+        (run,) = session.scalars(select(Run).where(Run.job == "synchub_toy")).all()
+        letters = list(session.scalars(select(DeadLetter).where(DeadLetter.entity == "toy")))
 
     assert result.exit_code == 1, result.output
     found = Rejections.of(run_steps(run.stats))

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from mdm.cli import app
 from mdm.entities import names as entity_names
 from sandbox.seed import SeedOptions
-from tests.dags.conftest import sandboxes_and_store
+from tests.dags.conftest import sandboxes_and_store, store_session
 
 pytestmark = [pytest.mark.integration, pytest.mark.store]
 
@@ -45,18 +45,13 @@ def synced(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
 def runs(url: str) -> dict[str, list]:
     from sqlalchemy import select
 
-    from mdm.store.db import make_engine, session_factory
     from mdm.store.models import Run
 
-    engine = make_engine(url)
-    try:
-        with session_factory(engine)() as session:
-            found: dict[str, list] = {}
-            for run in session.scalars(select(Run).where(Run.job.in_(WRITES)).order_by(Run.id)):
-                found.setdefault(run.job, []).append(run)
-            return found
-    finally:
-        engine.dispose()
+    with store_session(url) as session:
+        found: dict[str, list] = {}
+        for run in session.scalars(select(Run).where(Run.job.in_(WRITES)).order_by(Run.id)):
+            found.setdefault(run.job, []).append(run)
+        return found
 
 
 def written(run) -> dict[str, int]:

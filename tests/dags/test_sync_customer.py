@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from mdm.cli import app
 from sandbox.seed import SeedOptions
-from tests.dags.conftest import sandboxes_and_store
+from tests.dags.conftest import sandboxes_and_store, store_session
 
 pytestmark = [pytest.mark.integration, pytest.mark.store]
 
@@ -40,15 +40,10 @@ def synced(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
 def customer_runs(url: str) -> list:
     from sqlalchemy import select
 
-    from mdm.store.db import make_engine, session_factory
     from mdm.store.models import Run
 
-    engine = make_engine(url)
-    try:
-        with session_factory(engine)() as session:
-            return list(session.scalars(select(Run).where(Run.job == "synchub_customer").order_by(Run.id)))
-    finally:
-        engine.dispose()
+    with store_session(url) as session:
+        return list(session.scalars(select(Run).where(Run.job == "synchub_customer").order_by(Run.id)))
 
 
 def test_sync_customer_exits_zero_and_prints_the_summary(synced) -> None:

@@ -4,7 +4,6 @@ runs end to end through Airflow (``dags/synchub_entities.py`` builds it) against
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,12 +12,10 @@ from typer.testing import CliRunner
 
 from mdm.cli import app
 from sandbox.seed import SeedOptions
-from tests.dags.conftest import sandboxes_and_store
+from tests.dags.conftest import TOY, sandboxes_and_store, store_session, toy_entity
 
 pytestmark = [pytest.mark.integration, pytest.mark.store]
 
-REPO = Path(__file__).resolve().parents[2]
-TOY = Path(__file__).with_name("toy")
 SEED = SeedOptions(seed=11, customers=20, products=3, orders=2)
 
 runner = CliRunner()
@@ -28,17 +25,7 @@ runner = CliRunner()
 def toy(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
     """The toy entity declared (SYNCHUB_ENTITY_MODULES), its mapping and suite next to the built-in ones,
     and one `synchub sync toy`: (store URL, CLI result)."""
-    root = tmp_path_factory.mktemp("toy")
-    mappings, suites = root / "mappings", root / "suites"
-    shutil.copytree(REPO / "mappings", mappings)
-    shutil.copytree(REPO / "mdm" / "quality" / "suites", suites)
-    shutil.copy(TOY / "toy.yaml", mappings / "toy.yaml")
-    shutil.copy(TOY / "toy_suite.yaml", suites / "toy.yaml")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(TOY))
-        patch.setenv("SYNCHUB_ENTITY_MODULES", "toy_entity")
-        patch.setenv("SYNCHUB_MAPPINGS_DIR", str(mappings))
-        patch.setenv("SYNCHUB_QUALITY_SUITES_DIR", str(suites))
+    with toy_entity(tmp_path_factory.mktemp("toy")):
         with sandboxes_and_store(SEED, airflow_home, tmp_path_factory) as url:
             yield url, runner.invoke(app, ["sync", "toy"])
 
@@ -67,18 +54,13 @@ def test_every_step_stored_its_result_and_the_report_counts_them(toy) -> None:
 
     from mdm.report.summary import step_outcomes
     from mdm.stats import run_steps
-    from mdm.store.db import make_engine, session_factory
     from mdm.store.models import GoldenRecord, Run, Xref
 
     url, _ = toy
-    engine = make_engine(url)
-    try:
-        with session_factory(engine)() as session:
-            (run,) = session.scalars(select(Run).where(Run.job == "synchub_toy")).all()
-            golden = session.scalar(select(func.count()).where(GoldenRecord.entity == "toy"))
-            systems = set(session.scalars(select(Xref.system).where(Xref.entity == "toy").distinct()))
-    finally:
-        engine.dispose()
+    with store_session(url) as session:
+        (run,) = session.scalars(select(Run).where(Run.job == "synchub_toy")).all()
+        golden = session.scalar(select(func.count()).where(GoldenRecord.entity == "toy"))
+        systems = set(session.scalars(select(Xref.system).where(Xref.entity == "toy").distinct()))
     steps = run_steps(run.stats)
     assert [s.kind for s in steps] == ["extract", "extract", "quality", "match", "merge", "write", "write"]
     assert {s.entity for s in steps} == {"toy"}

@@ -29,8 +29,6 @@ from tests.connectors.sap.kit import (
     read_all,
 )
 
-# ---------------------------------------------------------------------------------------------- reads
-
 
 def test_full_extraction_reads_every_mapped_entity_with_its_children(sandbox_factory, small) -> None:
     sandboxes = sandbox_factory(data_dir=small)

@@ -28,8 +28,6 @@ from tests.connectors.sap.kit import (
     read_all,
 )
 
-# ---------------------------------------------------------------------------------------------- resilience
-
 
 def test_injected_429s_503s_and_timeouts_change_nothing_in_the_results(sandbox_factory, small) -> None:
     calm = sandbox_factory(data_dir=small, page_size=5)

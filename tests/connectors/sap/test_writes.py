@@ -26,8 +26,6 @@ from tests.connectors.sap.kit import (
     sales_order,
 )
 
-# ---------------------------------------------------------------------------------------------- writes
-
 
 def test_partners_are_created_by_deep_insert_with_the_idempotency_key(sandbox_factory, small) -> None:
     sandboxes = sandbox_factory(data_dir=small)
@@ -281,36 +279,37 @@ def test_a_create_whose_answer_was_lost_is_found_again_not_duplicated(sandbox_fa
     assert connector.usage.by_operation["batch"] == 1  # the lost one: nothing was left to send again
 
 
-def test_sales_order_updates_send_if_match_and_resolve_a_stale_etag(sandbox_factory, small) -> None:
+@pytest.mark.parametrize(
+    ("theirs", "outcome_is", "held"),
+    [
+        # Someone else changed another field: our ETag is stale, but nothing we change conflicts.
+        (
+            {"SalesDistrict": "D1"},
+            ("updated", None),
+            {"PurchaseOrderByCustomer": "OURS", "SalesDistrict": "D1"},
+        ),
+        # Someone else changed the field we change: theirs stays, ours fails.
+        (
+            {"PurchaseOrderByCustomer": "THEIRS"},
+            ("failed", "ETAG_MISMATCH"),
+            {"PurchaseOrderByCustomer": "THEIRS"},
+        ),
+    ],
+)
+def test_sales_order_updates_send_if_match_resolve_a_stale_etag_and_never_overwrite_a_conflict(
+    sandbox_factory, small, theirs, outcome_is, held
+) -> None:
     sandboxes = sandbox_factory(data_dir=small)
     connector = connect()
     number = sandboxes.sap.records(ORDERS)[0]["SalesOrder"]
     expected = read_all(connector, ORDER)[number].payload
-    # Someone else changes another field: our ETag is stale but nothing we change conflicts.
-    sandboxes.sap.update(
-        ORDERS, {"SalesOrder": number}, {"SalesDistrict": "D1"}, user="OUTSIDE", if_match="*"
-    )
-    [outcome] = connector.write_batch(
-        ORDER, [WriteRecord("SH-1", {"PurchaseOrderByCustomer": "PO-NEW"}, number, expected)]
-    )
-    assert outcome.status == "updated"
-    assert sandboxes.sap.get(ORDERS, {"SalesOrder": number})["PurchaseOrderByCustomer"] == "PO-NEW"
-    assert sandboxes.sap.get(ORDERS, {"SalesOrder": number})["SalesDistrict"] == "D1"
-
-
-def test_a_conflicting_sales_order_change_fails_with_etag_mismatch(sandbox_factory, small) -> None:
-    sandboxes = sandbox_factory(data_dir=small)
-    connector = connect()
-    number = sandboxes.sap.records(ORDERS)[0]["SalesOrder"]
-    expected = read_all(connector, ORDER)[number].payload
-    sandboxes.sap.update(
-        ORDERS, {"SalesOrder": number}, {"PurchaseOrderByCustomer": "THEIRS"}, user="OUTSIDE", if_match="*"
-    )
+    sandboxes.sap.update(ORDERS, {"SalesOrder": number}, theirs, user="OUTSIDE", if_match="*")
     [outcome] = connector.write_batch(
         ORDER, [WriteRecord("SH-1", {"PurchaseOrderByCustomer": "OURS"}, number, expected)]
     )
-    assert (outcome.status, outcome.error_code) == ("failed", "ETAG_MISMATCH")
-    assert sandboxes.sap.get(ORDERS, {"SalesOrder": number})["PurchaseOrderByCustomer"] == "THEIRS"
+    assert (outcome.status, outcome.error_code) == outcome_is
+    stored = sandboxes.sap.get(ORDERS, {"SalesOrder": number})
+    assert {name: stored[name] for name in held} == held
 
 
 def test_an_update_without_expected_reads_the_etag_first(sandbox_factory, small) -> None:

@@ -10,8 +10,6 @@ from pyodata.exceptions import HttpError
 
 from tests.sandbox.sap_server.kit import BP_SRV, Sandbox, error_of, new_partner
 
-# ---------------------------------------------------------------------------------------------------- reads
-
 
 def test_service_document_lists_the_entity_sets(sandbox: Sandbox) -> None:
     response = sandbox.session(token=False).get(sandbox.url(BP_SRV), params={"$format": "json"})

@@ -22,8 +22,6 @@ from tests.sandbox.sap_server.kit import (
     new_partner,
 )
 
-# -------------------------------------------------------------------------------------- ABAP initial values
-
 
 def _get_json(sandbox: Sandbox, service: str, path: str, **params: str) -> dict:
     response = sandbox.session(token=False).get(sandbox.url(service) + path, params=params)

@@ -19,8 +19,6 @@ from tests.sandbox.sap_server.kit import (
     new_partner,
 )
 
-# -------------------------------------------------------------------------------------------------- creates
-
 
 def test_create_assigns_partner_number_and_returns_201_with_location(sandbox: Sandbox) -> None:
     session = sandbox.session()
