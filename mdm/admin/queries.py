@@ -7,8 +7,11 @@ explains them: provenance per field, member records, cross-reference and version
 from __future__ import annotations
 
 import datetime as dt
+import os
+import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -36,6 +39,8 @@ class RunRow:
     finished_at: dt.datetime | None
     error: str | None
     counts: dict[str, dict[str, int]]  # step -> key count -> value
+    airflow_url: str | None = None  # the Airflow run page (its task list and each task's log)
+    close_run_log: str | None = None  # the close_run task's log: the run's summary and why it failed
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,30 @@ def step_counts(stats: dict[str, Any] | None) -> dict[str, dict[str, int]]:
     return out
 
 
+AIRFLOW_URL_ENV = "SYNCHUB_AIRFLOW_URL"
+
+
+def airflow_base_url() -> str | None:
+    """Airflow's UI address: ``SYNCHUB_AIRFLOW_URL``, else Airflow's own ``[api] base_url`` when this runs
+    inside Airflow (the admin view as its plugin); None: the runs are shown without links."""
+    url = os.environ.get(AIRFLOW_URL_ENV, "").strip()
+    if not url and "airflow.configuration" in sys.modules:
+        try:
+            url = sys.modules["airflow.configuration"].conf.get("api", "base_url", fallback="") or ""
+        except Exception:  # a configuration Airflow cannot read gives no link
+            url = ""
+    return url.rstrip("/") or None
+
+
+def airflow_run_url(dag_id: str, run_id: str | None, task_id: str | None = None) -> str | None:
+    """The Airflow UI page of a DAG run (``/dags/<dag>/runs/<run>``), or of one of its tasks (its log)."""
+    base = airflow_base_url()
+    if base is None or not run_id:
+        return None
+    url = f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+    return f"{url}/tasks/{quote(task_id, safe='')}" if task_id else url
+
+
 def dashboard(session: Session, runs_per_job: int = 5, dq_runs: int = 10) -> Dashboard:
     """Recent runs per job, the pass rate of each expectation over its recent validations, queue sizes."""
     runs_by_job: dict[str, list[RunRow]] = {}
@@ -127,7 +156,16 @@ def dashboard(session: Session, runs_per_job: int = 5, dq_runs: int = 10) -> Das
         )
         runs_by_job[job] = [
             RunRow(
-                r.id, r.job, r.entity, r.status, r.started_at, r.finished_at, r.error, step_counts(r.stats)
+                r.id,
+                r.job,
+                r.entity,
+                r.status,
+                r.started_at,
+                r.finished_at,
+                r.error,
+                step_counts(r.stats),
+                airflow_run_url(r.job, r.external_run_id),
+                airflow_run_url(r.job, r.external_run_id, task_id="close_run"),
             )
             for r in rows
         ]

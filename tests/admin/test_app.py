@@ -223,3 +223,20 @@ def test_a_review_pair_shows_its_evidence_per_comparison_and_the_model_that_scor
     assert "<th>name</th>" in evidence and "<th>city</th>" in evidence  # a row per comparison compared
     assert "mueller maschinenbau" in evidence  # both values as the comparison sees them
     assert "Not compared (a value is missing)" in page.text and "vat" in page.text
+
+
+def test_each_run_links_to_its_airflow_run_page_and_close_run_log(stocked, monkeypatch) -> None:
+    run_id = "manual__2026-12-08T01:33:50.106231+00:00"
+    with stocked.begin() as session:
+        session.scalars(select(Run)).first().external_run_id = run_id
+    monkeypatch.setenv("SYNCHUB_AIRFLOW_URL", "https://airflow.example/")
+    page = client_for(stocked).get("/")
+    quoted = "manual__2026-12-08T01%3A33%3A50.106231%2B00%3A00"
+    assert f'href="https://airflow.example/dags/synchub_customer/runs/{quoted}"' in page.text
+    assert f'href="https://airflow.example/dags/synchub_customer/runs/{quoted}/tasks/close_run"' in page.text
+
+
+def test_without_an_airflow_address_runs_have_no_links(stocked, monkeypatch) -> None:
+    monkeypatch.delenv("SYNCHUB_AIRFLOW_URL", raising=False)
+    page = client_for(stocked).get("/")
+    assert "/dags/synchub_customer/runs/" not in page.text
