@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export AIRFLOW_HOME := $(CURDIR)
 export AIRFLOW_CONFIG := $(CURDIR)/airflow.cfg
 
-.PHONY: demo test test-fast browser bench bench-connectors bench-master-data bench-match lint venv clean
+.PHONY: demo test test-fast e2e-airflow browser bench bench-connectors bench-master-data bench-match lint venv clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,11 @@ test: $(STAMP) browser
 # while working; `make test` stays the full suite.
 test-fast: $(STAMP)
 	$(PY) -m pytest -n 2 --dist worksteal -q -m "not integration"
+
+# A real Airflow 3 (API server, scheduler, DAG processor; LocalExecutor, metastore on PostgreSQL) running
+# the four DAGs against the sandboxes; part of `make test` too.
+e2e-airflow: $(STAMP)
+	$(PY) -m pytest -q tests/e2e
 
 # The admin view's browser test drives Debian's Chromium (/usr/bin/chromium) through Playwright (pinned
 # in requirements.txt; Playwright's own browser download is not used). Installs it when missing.
