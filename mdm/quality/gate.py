@@ -34,7 +34,7 @@ import yaml
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mdm.artefacts import is_remote, local_reports_dir, publish, reports_location
+from mdm.artefacts import local_reports_dir, publish
 from mdm.config import Mapping as EntityMapping
 from mdm.config.sections import QualitySettings as Settings
 from mdm.entities import entities
@@ -460,8 +460,8 @@ def validate(
             session.execute(insert(DqResult), dq_rows[start : start + CHUNK])
     index = _build_docs(context, site_dir, len(batches))
     if index is not None:
-        published = publish(site_dir)  # the whole site: the index links its pages relatively
-        index = f"{published}/index.html" if is_remote(reports_location()) else index
+        # The whole site goes to the reports location: the index links its pages relatively.
+        index = f"{publish(site_dir)}/{index.name}"
     stats = {
         "entity": entity,
         "checked": totals["checked"],
