@@ -52,11 +52,19 @@ def store_connection_url() -> str | None:
     """The SQLAlchemy URL of the Airflow connection ``synchub_store`` (type postgres or sqlite), if
     Airflow knows one; None when it does not (or Airflow is not installed)."""
     try:
-        from connectors.airflow_connection import airflow_connection
+        from airflow.exceptions import AirflowNotFoundException
 
-        conn = airflow_connection(STORE_CONN_ID)
-    except Exception:  # not defined, no Airflow, no metastore: the store is named another way
+        from connectors.airflow_connection import airflow_connection
+    except ImportError:  # no Airflow here: the store is named another way
         return None
+    try:
+        conn = airflow_connection(STORE_CONN_ID)
+    except AirflowNotFoundException:
+        return None
+    except Exception as exc:  # a lookup that failed is no answer: never fall back to a local file then
+        raise StoreConfigError(
+            f"Airflow connection {STORE_CONN_ID} cannot be read: {type(exc).__name__}"
+        ) from None
     kind = (conn.conn_type or "").lower()
     if kind in ("postgres", "postgresql"):
         return URL.create(
